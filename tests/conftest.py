@@ -1,0 +1,50 @@
+"""Shared fixtures: the chapters executed once per session at ``smoke`` scale, and the baseline refresh option."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# nbval's kernels inherit this: the notebooks' parameters cell reads EFFCOURSE_SCALE.
+os.environ["EFFCOURSE_SCALE"] = "smoke"
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build" / "test-smoke"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-baselines", action="store_true", default=False,
+                     help="rewrite tests/baselines/<chapter>.json from this run's smoke metrics (on purpose only)")
+
+
+class SmokeRuns:
+    """Chapters executed at smoke scale on first request, once per session (shared by regression and book tests)."""
+
+    def __init__(self):
+        self._done: dict[str, object] = {}
+
+    def get(self, chapter_id: str):
+        """(executed notebook, metrics path), or the exception the execution raised."""
+        from effcourse.notebooks import execute, find_chapter
+
+        if chapter_id not in self._done:
+            try:
+                self._done[chapter_id] = execute(find_chapter(chapter_id, ROOT), "smoke", seed=0, out_dir=BUILD,
+                                                 force=True)
+            except Exception as err:  # reported by the test that asked, not by the fixture
+                self._done[chapter_id] = err
+        return self._done[chapter_id]
+
+    def all(self) -> dict[str, object]:
+        from effcourse.notebooks import chapters
+
+        return {ch.id: self.get(ch.id) for ch in chapters(ROOT, written_only=True)}
+
+
+@pytest.fixture(scope="session")
+def smoke_runs() -> SmokeRuns:
+    return SmokeRuns()
