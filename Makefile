@@ -46,7 +46,7 @@ baselines: $(STAMP)
 	$(PY) -m pytest -q tests/test_chapters.py -k smoke_regression --update-baselines
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check effcourse tests chapters
+	$(VENV)/bin/ruff check conftest.py effcourse tests chapters
 
 clean:
 	rm -rf _build .pytest_cache

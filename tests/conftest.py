@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-# nbval's kernels inherit this: the notebooks' parameters cell reads EFFCOURSE_SCALE.
-os.environ["EFFCOURSE_SCALE"] = "smoke"
-os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build" / "test-smoke"

@@ -13,5 +13,6 @@ def test_ruff_is_clean():
     exe = str(ruff) if ruff.exists() else shutil.which("ruff")
     if exe is None:
         pytest.fail("ruff is not installed (it is in the `test` extra)")
-    proc = subprocess.run([exe, "check", "effcourse", "tests", "chapters"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([exe, "check", "conftest.py", "effcourse", "tests", "chapters"], cwd=ROOT,
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
