@@ -155,10 +155,11 @@ class Run:
         return float(v)
 
     def claim(self, name: str, holds: bool, *, thesis: str, ours: str, value: float | None = None,
-              min_scale: str = "smoke") -> bool:
+              min_scale: str = "smoke") -> None:
         """Record a claim row and assert it (at ``min_scale`` and above; below it the row is shown, not asserted).
 
-        ``value`` (optional) is also recorded as metric ``claim/<name>``.
+        ``value`` (optional) is also recorded as metric ``claim/<name>``.  Returns nothing, so that a notebook cell
+        ending in a claim shows no output; the row is in ``run.claims``.
         """
         if min_scale not in SCALES:
             raise ValueError(f"min_scale must be one of {SCALES}; got {min_scale!r}")
@@ -172,7 +173,6 @@ class Run:
         self._write()
         if asserted and not held:
             raise ClaimFailed(f"claim did not hold at scale {self.scale!r}: {name} (ours: {ours}; thesis: {thesis})")
-        return held
 
     def record(self) -> dict[str, Any]:
         """The JSON object written to ``$EFFCOURSE_METRICS``."""

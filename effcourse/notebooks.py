@@ -153,7 +153,7 @@ def stage_book(executed: dict[str, Path], dest: Path, root: Path = ROOT) -> Path
         target = dest / "chapters" / ch.id
         target.mkdir(parents=True)
         if ch.id in executed:
-            shutil.copy2(executed[ch.id], target / ch.notebook.name)
+            _copy_for_book(executed[ch.id], target / ch.notebook.name)
             for extra in ch.folder.iterdir():  # figures or data files a chapter ships beside its source
                 if extra.suffix in (".png", ".svg", ".jpg", ".csv") and extra.is_file():
                     shutil.copy2(extra, target / extra.name)
@@ -162,6 +162,18 @@ def stage_book(executed: dict[str, Path], dest: Path, root: Path = ROOT) -> Path
         else:
             raise FileNotFoundError(f"{ch.folder} has neither {ch.source.name} nor {ch.placeholder.name}")
     return dest
+
+
+def _copy_for_book(src: Path, dst: Path) -> None:
+    """Copy an executed notebook, hiding papermill's injected-parameters cell (the parameters cell stays)."""
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    for c in nb.cells:
+        tags = c.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            c.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, dst)
 
 
 def jupyter_book_cmd() -> list[str]:
