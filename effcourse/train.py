@@ -102,7 +102,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, epochs:
         it = tqdm(it, desc=progress if isinstance(progress, str) else "epochs", leave=False)
     model.train()
     for epoch in it:
-        total = 0.0
+        total = torch.zeros((), device=device)  # summed on the device: one host sync per epoch, not per step
         for idx in batches(n, batch_size, generator, device=device):
             xb, yb = data.x_train[idx], data.y_train[idx]
             if augment is not None:
@@ -113,8 +113,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, epochs:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * idx.numel()
-        hist.train_loss.append(total / n)
+            total += loss.detach() * idx.numel()
+        hist.train_loss.append(float(total) / n)
         if not math.isfinite(hist.train_loss[-1]):
             hist.diverged = True
             break
