@@ -57,6 +57,9 @@ from effcourse.train import fit, random_crop_flip
 run = Run("08-avagrad", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
 dev = run.device
+# every experiment's seeds are offset by SEED, so that a run with another SEED is an independent replicate
+grid_seeds = [SEED + s for s in cfg.grid_seeds]
+compare_seeds = [SEED + s for s in cfg.compare_seeds]
 run
 
 # %% [markdown]
@@ -89,7 +92,7 @@ run
 # it **at a fixed $\alpha$**, a property Section 3 explains.
 
 # %%
-def limit_distance(make_opt, make_ref, steps: int, seed: int = 0) -> float:
+def limit_distance(make_opt, make_ref, steps: int, seed: int = SEED) -> float:
     """Distance between final weights of two optimizers run on the same minibatches from the same start."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(256, 20, generator=g).to(dev)
@@ -395,7 +398,7 @@ for name in ("adam", "avagrad"):
     grids[name] = np.mean([
         tuning.grid_sweep(make_model, optimizer_factory(name), val,
                           cfg.grid_lrs, cfg.grid_eps, seed=s, progress=f"{name} seed {s}", **fit_kw)
-        for s in cfg.grid_seeds], axis=0)
+        for s in grid_seeds], axis=0)
 best = {k: tuning.best_lr_per_eps(v, cfg.grid_lrs) for k, v in grids.items()}
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -494,10 +497,10 @@ run.claim("a learning rate tuned at one eps transfers to the others (AvaGrad onl
 # %%
 def top_share(eps: float, lr: float, data, make) -> tuple[float, float]:
     """Share of ||eta||^2 held by the top 1% of coordinates after training, and the smallest sqrt(v) / median."""
-    torch.manual_seed(cfg.grid_seeds[0])
+    torch.manual_seed(grid_seeds[0])
     model = make()
     opt = AvaGrad(model.parameters(), lr=lr, eps=eps, foreach=True)
-    fit(model, opt, data, generator=torch.Generator().manual_seed(cfg.grid_seeds[0]), **fit_kw)
+    fit(model, opt, data, generator=torch.Generator().manual_seed(grid_seeds[0]), **fit_kw)
     v = torch.cat([opt.state[p]["exp_avg_sq"].flatten() for p in model.parameters()])
     e2 = (1 / (v.sqrt() + eps)).pow(2).sort(descending=True).values
     k = max(1, v.numel() // 100)
@@ -527,7 +530,7 @@ if cfg.dataset == "digits" and cfg.pitfall_eps:
         return MLP([raw.num_features, cfg.hidden, cfg.hidden, raw.num_classes], device=dev)
 
     pit = tuning.grid_sweep(make_raw_model, lambda ps, lr, eps: make_optimizer("avagrad", ps, lr, eps), raw,
-                            cfg.grid_lrs, cfg.pitfall_eps, seed=cfg.grid_seeds[0], progress="pitfall", **fit_kw)
+                            cfg.grid_lrs, cfg.pitfall_eps, seed=grid_seeds[0], progress="pitfall", **fit_kw)
     best_pit = tuning.best_lr_per_eps(pit, cfg.grid_lrs)
     clean = {e: best["avagrad"][cfg.grid_eps.index(e)] for e in cfg.pitfall_eps if e in cfg.grid_eps}
     display(Markdown(f"{n_dead} input columns are constant on the training split "
@@ -566,10 +569,10 @@ for m in methods:
         chosen[m] = (cfg.grid_lrs[j], cfg.grid_eps[i])
     else:
         errs = tuning.grid_sweep(make_model, optimizer_factory(m), val,
-                                 cfg.compare_lrs, [None], seed=cfg.grid_seeds[0], progress=m, **cmp_kw)
+                                 cfg.compare_lrs, [None], seed=grid_seeds[0], progress=m, **cmp_kw)
         chosen[m] = (float(tuning.best_lr_per_eps(errs, cfg.compare_lrs)[0]), None)
 test_err = {m: np.array([tuning.train_once(make_final_model, lambda ps, m=m: optimizer_factory(m)(ps, *chosen[m]), base,
-                                           seed=s, **cmp_kw) for s in cfg.compare_seeds]) for m in methods}
+                                           seed=s, **cmp_kw) for s in compare_seeds]) for m in methods}
 thesis_c10 = {"sgd": 3.86, "adam": 3.64, "amsgrad": 3.90, "adamw": 4.11, "radam": 3.89, "adabound": 5.40,
               "adashift": 4.08, "adabelief": 3.98, "avagrad": 3.80, "avagradw": 3.97}
 display(Markdown("| optimizer | lr, eps | test error % (mean ± std over seeds) | thesis: CIFAR-10 WRN-28-10 |\n"
