@@ -9,3 +9,6 @@ import os
 os.environ["EFFCOURSE_SCALE"] = "smoke"
 os.environ["TQDM_DISABLE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Single-threaded kernels make the smoke metrics bit-for-bit repeatable (the baselines were recorded so) and keep
+# nbval and papermill kernels from competing for the two cores.
+os.environ["OMP_NUM_THREADS"] = "1"

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MLP", "SmallCNN", "WideResNet", "count_parameters"]
+__all__ = ["MLP", "ResNet20", "SmallCNN", "WideResNet", "count_parameters"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -101,4 +101,44 @@ class WideResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.conv(x))
         x = F.relu(self.bn(x))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            # a 1x1 projection: these two convolutions are the ones the thesis leaves unpruned
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    """He et al.'s CIFAR ResNet-20 (16/32/64 channels, 3 stages of 3 basic blocks), Frankle et al.'s "ResNet-18"."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 16):
+        super().__init__()
+        w = width
+        self.conv = nn.Conv2d(in_channels, w, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(w)
+        blocks = []
+        cin = w
+        for stage, cout in enumerate((w, 2 * w, 4 * w)):
+            for i in range(3):
+                blocks.append(_BasicBlock(cin, cout, 2 if (stage > 0 and i == 0) else 1))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(F.relu(self.bn(self.conv(x))))
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))

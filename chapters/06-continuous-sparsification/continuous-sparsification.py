@@ -1,0 +1,793 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Continuous Sparsification: pruning as a continuation, and tickets in a few rounds
+#
+# Pruning asks which weights of a network can be removed. Written down exactly, that is an $\ell_0$-regularized
+# problem over $2^d$ supports, and gradient descent cannot see the $\ell_0$ term at all. Chapter 4 of
+# {cite}`savarese2025thesis` (and {cite}`savarese2020winning`) re-writes the problem three times until the discrete
+# part sits inside a limit, then swaps the limit with the minimization: a sigmoid gate $\sigma(\beta s)$ per weight,
+# trained jointly with the weights while the temperature $\beta$ grows. The result, **Continuous Sparsification
+# (CS)**, is a deterministic pruning method and, run in rounds, a search for *lottery tickets*
+# {cite}`frankle2019lottery` that needs far fewer rounds than Iterative Magnitude Pruning (IMP).
+#
+# This chapter rebuilds the argument and tests it:
+#
+# 1. The sparsification problem and its re-framings (4.1)-(4.6), checked by brute force on a tiny regression.
+# 2. The smooth relaxation: the soft step, its limits (with a corrected misprint), and the price of swapping a
+#    limit and a minimum (4.14).
+# 3. The algorithms: Alg. 1 (CS), the temperature schedule, and Alg. 2 (ticket search) with its round reset.
+# 4. One-shot pruning against magnitude pruning (MP) and gradual magnitude pruning (GMP), the analogue of Table 4.1.
+# 5. Ticket search against IMP and IMP without rewinding, the analogue of Table 4.2, counting rounds *and* epochs.
+# 6. What the three hyperparameters do, and supermasks on frozen weights (CS against stochastic masks).
+#
+# Everything runs on scikit-learn's 8x8 digits with a small MLP; the thesis's CIFAR-10 networks are in
+# `effcourse.sparse_models` for the `full` configuration.
+
+# %% tags=["parameters"]
+import os
+
+SCALE = os.environ.get("EFFCOURSE_SCALE", "book")  # "smoke" | "book" | "full"
+SEED = 0
+DEVICE = "auto"
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+
+from effcourse import Run
+from effcourse import pruning as pr
+from effcourse import sparsification as cs
+from effcourse.data import cifar10, digits
+from effcourse.models import MLP
+from effcourse.sparse_models import ResNet20, sparsifiable_layers
+from effcourse.train import random_crop_flip
+
+run = Run("06-continuous-sparsification", scale=SCALE, seed=SEED, device=DEVICE)
+cfg = run.cfg
+dev = run.device
+# every experiment's seeds are offset by SEED, so that a run with another SEED is an independent replicate
+seeds = [SEED + s for s in cfg.seeds]
+run
+
+# %% [markdown]
+# ## 1. The sparsification problem
+#
+# Let $f(\theta)$ be a network with weights $\theta \in \mathbb{R}^d$ and $\mathcal{L}$ its training loss. Pruning
+# in its exact form (Definition 4.1) trades loss against the number of non-zero weights:
+#
+# $$
+# \min_{\theta} \ \mathcal{L}(f(\theta)) + \lambda \|\theta\|_0, \qquad
+# \|\theta\|_0 = \sum_{i=1}^d \mathbb{1}\{\theta_i \neq 0\}.
+# \tag{4.1-4.2}
+# $$
+#
+# The $\ell_0$ term is piecewise constant: its gradient is zero wherever it exists, so SGD simply ignores it.
+# Removing whole neurons instead of single weights (structured sparsity) changes only what is counted, the non-zero
+# *rows* of each weight matrix (4.3).
+#
+# The first re-framing separates *which* weights survive from *their values*: a binary mask $m \in \{0,1\}^d$ and
+# effective weights $m \odot \theta$. Because $m_i^p = m_i$ for binary entries, any $p > 0$ counts the survivors,
+#
+# $$
+# \min_{m \in \{0,1\}^d,\ \theta} \ \mathcal{L}(f(m \odot \theta)) + \lambda \|m\|_p^p .
+# \tag{4.5}
+# $$
+#
+# The second writes $m = b(s)$ for a surjective step function $b:\mathbb{R}\to\{0,1\}$ of a real vector $s$ (4.6).
+# None of this makes the problem easier; it only moves the combinatorics into one place, $b$. Before going on we
+# check that the re-framings really are the same problem, by enumerating every support of a 10-feature
+# least-squares problem (1,024 supports) and of a structured version whose groups are the rows of a $6 \times 2$
+# weight matrix. `cs.brute_force_l0` solves (4.1) by fitting the best weights on each support and counting their
+# non-zeros, and (4.5) by fitting free weights under each mask and charging $\|m\|_p^p$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+g = torch.Generator().manual_seed(0)
+x = torch.randn(40, 10, generator=g, dtype=torch.float64)
+w_true = torch.tensor([2.0, -1.0, 0.5, 0.25, 0, 0, 0, 0, 0, 0], dtype=torch.float64)
+y = x @ w_true + 0.3 * torch.randn(40, generator=g, dtype=torch.float64)
+xs = torch.randn(40, 2, generator=g, dtype=torch.float64)
+ys = xs @ torch.tensor([[1.0, 0.8, 0.3, 0.1, 0.0, 0.0], [0.5, 0.0, 0.2, 0.0, 0.0, 0.0]], dtype=torch.float64) \
+    + 0.2 * torch.randn(40, 6, generator=g, dtype=torch.float64)
+agree = True
+for lam in (0.005, 0.02, 0.1, 0.5):
+    ref, support = cs.brute_force_l0(x, y, lam, "weights")
+    others = [cs.brute_force_l0(x, y, lam, "mask", p=p)[0] for p in (0.5, 1.0, 2.0)]
+    ref_s, rows = cs.brute_force_l0(xs, ys, lam, "weights", groups="rows")
+    mask_s = cs.brute_force_l0(xs, ys, lam, "mask", groups="rows")[0]
+    agree &= all(abs(o - ref) < 1e-10 for o in others) and abs(mask_s - ref_s) < 1e-10
+    print(f"lambda={lam:<5}: (4.1) {ref:.5f}, (4.5) p=0.5/1/2 " + "/".join(f"{o:.5f}" for o in others)
+          + f"; support {support.int().tolist()}; rows kept (4.3) {rows.int().tolist()}")
+print("all formulations agree:", agree)
+
+# %%
+run.claim("the re-framings (4.1), (4.3), (4.5) have the same optimum", agree,
+          thesis="Defs 4.1-4.3 are equivalent", ours="brute force over 1,024 supports and 64 row sets, 4 lambdas")
+
+# %% [markdown]
+# ## 2. The relaxation and what it costs
+#
+# Version 3 of the problem replaces $b$ by a smooth family $\hat b(\beta, \cdot)$ that tends to it pointwise as
+# $\beta \to \infty$ (4.7); for continuous $\mathcal{L} \circ f$, putting the limit inside the objective changes
+# nothing (4.10). CS instantiates $b$ as the Heaviside step $H(s) = \mathbb{1}\{s \ge 0\}$, $\hat b$ as the
+# sigmoid and $p = 1$:
+#
+# $$
+# \hat b(\beta, s) = \sigma(\beta s) = \frac{1}{1 + e^{-\beta s}}, \qquad
+# \mathcal{L}_\beta(\theta, s) = \mathcal{L}\big(f(\sigma(\beta s) \odot \theta)\big) + \lambda \|\sigma(\beta s)\|_1 .
+# \tag{4.15, 4.13}
+# $$
+#
+# The thesis lists other sigmoidal choices: $\tfrac12(1 + \operatorname{erf}(\beta s))$,
+# $\tfrac12\big(1 + s/(\beta^{-1} + |s|^k)^{1/k}\big)$ and $\tfrac12\big(1 + \tfrac{\pi}{2}\arctan(\beta s)\big)$.
+# The last is a misprint: $\arctan$ tends to $\pm\pi/2$, so the printed form tends to
+# $\tfrac12(1 + \pi^2/4) \approx 1.73$, not 1. The factor that maps $(-\pi/2, \pi/2)$ onto $(-1, 1)$ is $2/\pi$, and
+# `cs.soft_step(..., "arctan")` uses it. Note also that *every* such family gives $\tfrac12$ at $s = 0$ for all
+# $\beta$, while $H(0) = 1$: (4.7) fails at a single point, which only decides how ties are broken when the mask is
+# rounded.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+s_probe = torch.tensor([-0.5, -0.01, 0.01, 0.5], dtype=torch.float64)
+for kind in ("sigmoid", "erf", "power", "arctan", "arctan_as_printed"):
+    lim = cs.soft_step(s_probe, 1e7, kind)
+    gap = float((lim - cs.heaviside(s_probe)).abs().max())
+    at0 = {float(cs.soft_step(torch.zeros((), dtype=torch.float64), b, kind)) for b in (1.0, 10.0, 200.0, 1e6)}
+    print(f"{kind:18s} beta=1e7: {[round(v, 4) for v in lim.tolist()]}  max|b_hat - H| = {gap:.4f}  "
+          f"b_hat(beta, 0) = {sorted(at0)}")
+print("printed arctan limit (1 + pi^2/4)/2 =", round((1 + math.pi ** 2 / 4) / 2, 4))
+
+# %%
+lims = {k: float((cs.soft_step(s_probe, 1e7, k) - cs.heaviside(s_probe)).abs().max())
+        for k in ("sigmoid", "erf", "power", "arctan", "arctan_as_printed")}
+half = all(float(cs.soft_step(torch.zeros(()), b)) == 0.5 for b in (1.0, 10.0, 200.0, 1e6))
+run.claim("the soft steps tend to H(s) for s != 0; sigma(beta*0) = 1/2", max(lims[k] for k in
+          ("sigmoid", "erf", "power", "arctan")) < 1e-3 and half,
+          thesis="(4.7); sigma(beta*0) = 1/2 for all beta", ours=f"max gap {max(lims['sigmoid'], lims['arctan']):.1e}")
+run.claim("erratum: the printed arctan family does not tend to H; 2/pi does",
+          abs(lims["arctan_as_printed"] - (math.pi ** 2 / 8 - 0.5)) < 1e-3 and lims["arctan"] < 1e-3,
+          thesis="(1/2)(1 + (pi/2) arctan(beta s)) printed", ours=f"printed form overshoots by {lims['arctan_as_printed']:.4f}")
+
+# %% [markdown]
+# Plotting the families at a few temperatures shows the continuation: at $\beta = 1$ the gate is nearly linear
+# around $s = 0$, by $\beta = 200$ (the thesis's $\beta_{\text{final}}$) it is a step for $|s| \gtrsim 0.03$.
+
+# %%
+ss = torch.linspace(-0.5, 0.5, 801)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+for beta in (1, 5, 25, 200):
+    axes[0].plot(ss, cs.soft_step(ss, beta), label=fr"$\beta$={beta}")
+axes[0].set_title(r"$\sigma(\beta s)$ as $\beta$ grows")
+axes[0].set_xlabel("$s$")
+axes[0].legend(fontsize=8)
+for kind in ("sigmoid", "erf", "power", "arctan", "arctan_as_printed"):
+    axes[1].plot(ss, cs.soft_step(ss, 50.0, kind), label=kind)
+axes[1].axhline(1, color="gray", lw=0.5)
+axes[1].set_title(r"the listed families at $\beta$=50")
+axes[1].set_xlabel("$s$")
+axes[1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **The approximation.** The last step (Definition 4.5) exchanges the limit and the minimum,
+#
+# $$
+# \min_{s, \theta} \lim_{\beta\to\infty} \mathcal{L}_\beta(\theta, s) \quad\longrightarrow\quad
+# \lim_{\beta\to\infty} \min_{s, \theta} \mathcal{L}_\beta(\theta, s),
+# \tag{4.12}
+# $$
+#
+# so that each inner problem is smooth. For pointwise limits this is not free: $\min_x \lim_n g_n(x) \ge \lim_n
+# \min_x g_n(x)$ (4.14; the printed right-hand side has $g(x)$ where $g_n(x)$ is meant), and the inequality can be
+# strict. A two-line example: on $X = [0, 1]$ let $g_n(x) = -1$ on $(0, 1/n)$ and 0 elsewhere. Every $x$ eventually
+# leaves $(0, 1/n)$, so $\lim_n g_n \equiv 0$ and the left side is 0; but each $g_n$ reaches $-1$, so the right
+# side is $-1$. CS therefore optimizes a lower bound of the exact problem; conditions that close the gap
+# ($\Gamma$-convergence with equi-coercivity) are not established in the thesis.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def g_n(xv: np.ndarray, n: int) -> np.ndarray:
+    return np.where((xv > 0) & (xv < 1 / n), -1.0, 0.0)
+
+
+xs_grid = np.concatenate([[0.0, 1.0], 1.0 / np.arange(2, 10_002) - 1e-9])    # points inside every (0, 1/n)
+min_of_limit = max(g_n(np.array([xv]), 10 ** 9)[0] for xv in (0.0, 0.5, 1.0))  # lim_n g_n(x) = 0 for every x
+limit_of_min = [float(g_n(xs_grid, n).min()) for n in (1, 10, 100, 1000)]
+print("min_x lim_n g_n =", min_of_limit, "; min_x g_n for n = 1, 10, 100, 1000:", limit_of_min)
+print("strict gap (4.14):", min_of_limit > max(limit_of_min))
+
+# %% [markdown]
+# ## 3. The algorithm
+#
+# **Alg. 1 (CS).** Initialize $\theta \sim \mathcal{D}_\theta$, $s = s_{\text{init}} \vec 1$, $\beta = 1$; for
+# $T$ iterations take a gradient step on $(\theta, s)$ for $\mathcal{L}_\beta$ and multiply $\beta$ by
+# $\beta_{\text{final}}^{1/T}$, so that $\beta_t = \beta_{\text{final}}^{t/T}$; finally round the mask to
+# $m = H(s)$ and, optionally, fine-tune $\theta$ under it. Three hyperparameters: $s_{\text{init}}$ (where every gate
+# starts: negative values start "mostly off"), $\lambda$ and $\beta_{\text{final}}$.
+#
+# The gradient that moves a gate is
+# $\partial \sigma(\beta s)/\partial s = \beta\, \sigma(\beta s)(1 - \sigma(\beta s))$: at most $\beta/4$ at
+# $s = 0$, but vanishing fast away from it as $\beta$ grows. Mask learning therefore freezes itself as the round
+# ends, which is what makes the final rounding harmless.
+#
+# `cs.ContinuousSparsifier` attaches a `SoftMask` to chosen layers through `torch.nn.utils.parametrize`: the model
+# is not rewritten, `layer.weight` simply becomes $\sigma(\beta s) \odot \theta$. By default every `Linear`/`Conv2d`
+# layer but the classifier is masked (Section 5 explains why the classifier stays dense, for every method).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+T, bf = 570, 200.0
+betas = [cs.temperature(t, T, bf) for t in range(T + 1)]
+mult = [betas[t + 1] / betas[t] for t in range(T)]
+print(f"beta_0 = {betas[0]}, beta_T = {betas[-1]:.6f}, constant factor: {max(mult) - min(mult) < 1e-12}, "
+      f"factor = 200^(1/{T}) = {mult[0]:.6f}")
+print("per-epoch variant (public code), 20 epochs:",
+      [round(cs.temperature(e, 19, bf), 2) for e in (0, 1, 10, 19)])
+for beta in (1.0, 50.0, 200.0):
+    print(f"beta={beta:5.0f}: max gate slope beta/4 = {beta / 4:6.2f}; slope at |s|=0.05: "
+          f"{beta * float(torch.sigmoid(torch.tensor(beta * 0.05)) * torch.sigmoid(torch.tensor(-beta * 0.05))):.2e}")
+net = MLP([64, 32, 16, 10])
+sp = cs.ContinuousSparsifier(net, s_init=0.0)
+print("masked layers:", list(sp.layers), "; mask entries:", sum(p.numel() for p in sp.mask_parameters()),
+      "; weight tensors still trained:", len(sp.weight_parameters()))
+
+# %%
+run.claim("the schedule reaches beta_final", abs(betas[-1] - bf) < 1e-9 and betas[0] == 1.0,
+          thesis="beta <- beta * beta_final^(1/T), T times", ours=f"beta_T = {betas[-1]:.9f}")
+
+# %% [markdown]
+# **Alg. 2 (ticket search).** CS is run in rounds. Between rounds the temperature returns to 1 and the mask
+# parameters are reset by
+#
+# $$
+# s \leftarrow \min(\beta\, s,\ s_{\text{init}}), \qquad \beta \leftarrow 1 .
+# $$
+#
+# The identity $\sigma(1 \cdot \beta s) = \sigma(\beta s)$ makes this exact for the weights that were suppressed:
+# their gates keep the value they ended with (tiny), and they stay out. Every survivor ($\beta s > s_{\text{init}}$)
+# goes back to $s_{\text{init}}$ and competes again. The weights are *not* rewound between rounds (unlike IMP); the
+# ticket is the final hard mask applied to an early iterate $\hat\theta$ (after $k$ iterations of round 1) and
+# re-trained.
+#
+# :::{admonition} Choices this chapter makes where the sources differ or are silent
+# :class: note
+# * **Reset rule.** The public code sets $\beta = 1$ *before* clamping, so it applies $s \leftarrow
+#   \min(s, s_{\text{init}})$; a weight suppressed at $s = -0.05$ then restarts at $\sigma(-0.05) \approx 0.49$,
+#   half on. We follow the thesis's rule, whose invariance is checked below.
+# * **Where to read the ticket.** After the reset every survivor sits exactly at $s_{\text{init}}$, so $H(s)$ must
+#   be read at the end of the round, *before* the reset (otherwise $s_{\text{init}} < 0$ gives an empty mask).
+# * **No mask rescaling.** The public code divides the gate by $\sigma(s_{\text{init}})$; the thesis does not, and
+#   applied to rewound weights without batch norm it inflates them. We use $\sigma(\beta s)$ as printed.
+# * **Per-step temperature** as in Alg. 1 (the code steps per epoch; both are in `cs.temperature`).
+# * **A larger learning rate for $s$.** The thesis trains $s$ with the weights' optimizer and learning rate over
+#   about 33,000 steps per round; our rounds have 400 steps, in which $s$ moves by about 0.02 and the sparsity is
+#   decided by the sign of $s_{\text{init}}$ alone. We multiply the mask learning rate by
+#   `cfg.mask_lr_mult` = 20 (a deviation, stated wherever it matters).
+# :::
+
+# %%
+# NBVAL_CHECK_OUTPUT
+s_end = torch.tensor([-0.3, -0.05, -0.001, 0.0, 0.0005, 0.02, 0.4], dtype=torch.float64)
+s_init, beta_end = 0.05, 200.0
+s_new = cs.round_reset(s_end, beta_end, s_init)
+before, after = torch.sigmoid(beta_end * s_end), torch.sigmoid(1.0 * s_new)
+suppressed = beta_end * s_end <= s_init
+print("gate before reset:", [f"{v:.2e}" for v in before.tolist()])
+print("gate after reset: ", [f"{v:.2e}" for v in after.tolist()])
+print("unchanged where beta*s <= s_init:", bool(torch.equal(before[suppressed], after[suppressed])),
+      "; survivors at sigma(s_init):", bool(torch.allclose(after[~suppressed], torch.sigmoid(torch.tensor(s_init,
+                                                                                       dtype=torch.float64)))))
+print("mask read before reset:", cs.heaviside(s_end).int().tolist(), "; read after a reset with s_init = -0.1:",
+      cs.heaviside(cs.round_reset(s_end, beta_end, -0.1)).int().tolist())
+code_rule = torch.sigmoid(torch.minimum(s_end, torch.tensor(s_init, dtype=torch.float64)))
+print("public-code reset puts suppressed gates back at:", [round(v, 3) for v in code_rule[suppressed].tolist()])
+
+# %%
+run.claim("the round reset preserves suppressed gates exactly",
+          bool(torch.equal(before[suppressed], after[suppressed])) and bool((after[~suppressed] - torch.sigmoid(
+              torch.tensor(s_init, dtype=torch.float64))).abs().max() < 1e-15),
+          thesis="sigma(1 * min(beta s, s_init)) = sigma(beta s) where beta s <= s_init",
+          ours="exact equality on the suppressed entries")
+
+# %% [markdown]
+# **The thesis's table arithmetic.** IMP removes 20 % of the remaining weights per round, so round $r$ keeps
+# $0.8^r$; Table 4.2's "weights remaining" are these numbers truncated. Reaching 1 % takes
+# $\lceil \log 0.01 / \log 0.8 \rceil = 21$ rounds. With 85 epochs per round, all CS tickets (11 values of
+# $s_{\text{init}}$ run in parallel, 5 rounds each) cost $5 \times 85 = 425$ epochs of wall-clock time, IMP's 30
+# rounds $2{,}550$, but the CS sweep run sequentially $5 \times 11 \times 85 = 4{,}675$. (The text credits the count
+# to "Figure 4.2"; the tickets are those of Figures 4.3-4.4.) Table 4.1's "60 % fewer parameters than GMP" on
+# ResNet-20 is $(1 - 0.944)/(1 - 0.86)$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+table42 = {18: 1.8, 8: 16.7, 4: 40.9, 13: 5.5, 12: 6.9, 7: 20.9, 6: 26.2}
+trunc = {r: math.floor(100 * 0.8 ** r * 10) / 10 for r in table42}
+print("0.8^r (%, truncated):", trunc)
+print("matches Table 4.2 except", {r: (v, table42[r]) for r, v in trunc.items() if abs(v - table42[r]) > 0.05})
+rounds_to_1pct = math.ceil(math.log(0.01) / math.log(0.8))
+print("IMP rounds to <= 1 %:", rounds_to_1pct, f"(0.8^20 = {0.8 ** 20:.4f}, 0.8^21 = {0.8 ** 21:.4f})")
+print("epochs: CS parallel", 5 * 85, "| IMP", 30 * 85, "| CS sequential", 5 * 11 * 85)
+print("ResNet-20 CS / GMP remaining:", round((1 - 0.944) / (1 - 0.86), 3))
+
+# %% [markdown]
+# Only 0.8^13 = 5.50 % is printed as 5.5 % and 0.8^12 = 6.87 % as 6.9 % (rounded rather than truncated); the rest
+# truncate.
+#
+# ## 4. The experimental setup at book scale
+#
+# Digits (1,257 training and 540 test images, 8x8, standardized), an MLP 60-256-128-10 (four of the 64 pixels are
+# constant on the training split and dropped). The two hidden layers (48,128 weights) are prunable for *every* method; the classifier stays dense for all of them. The reason is layer
+# collapse: ranking all weights globally by magnitude at $\ge$ 99 % sparsity can delete an entire layer, and the
+# thesis's own code leaves ResNet-20's classifier unmasked. Training mirrors the thesis's ticket protocol scaled
+# down: SGD with momentum 0.9, learning rate 0.05, batch 64, weight decay $10^{-4}$ on weights only, rounds of
+# `cfg.round_epochs` epochs with the learning rate divided by 10 at 2/3 and 5/6 of the round (85 epochs with drops
+# at 56 and 71 in the thesis), rewinding to the end of epoch 2. CS uses the thesis's $\lambda = 10^{-8}$ and
+# $\beta_{\text{final}} = 200$ unless stated.
+
+# %%
+if cfg.dataset == "digits":
+    data = digits(device=dev)
+    make_model = lambda: MLP([data.num_features, *cfg.hidden, data.num_classes], device=dev)  # noqa: E731
+    layer_filter = None
+    augment = None
+else:  # full: ResNet-20 on CIFAR-10 (needs a GPU and the local data set)
+    data = cifar10(device=dev)
+    make_model = lambda: ResNet20().to(dev)  # noqa: E731
+    layer_filter = sparsifiable_layers
+    augment = random_crop_flip
+
+
+def spec(epochs: int, lr: float | None = None, milestones=None) -> pr.TrainSpec:
+    return pr.TrainSpec(epochs=epochs, lr=cfg.lr if lr is None else lr, momentum=cfg.momentum,
+                        weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                        milestones=tuple(cfg.milestones if milestones is None else milestones), augment=augment)
+
+
+round_spec = spec(cfg.round_epochs)
+probe = make_model()
+layers = layer_filter(probe) if layer_filter else pr.prunable_layers(probe)
+n_prunable = sum(m.weight.numel() for m in layers.values())
+print(data, "| prunable weights:", n_prunable, "in layers", list(layers))
+
+
+def gen(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+# %% [markdown]
+# ## 5. One-shot pruning (Table 4.1 analogue)
+#
+# The thesis trains each network for 200 epochs, fixes every method's mask at epoch 160 and fine-tunes 40 epochs at a
+# small learning rate, then reports the sparsest sub-network within 2 points of the dense model's accuracy. Our
+# version gives every method the same 30-epoch budget:
+#
+# * **MP** {cite}`han2015learning`: train dense for `cfg.oneshot_epochs` epochs, remove the smallest-magnitude
+#   weights globally in one shot (`torch.nn.utils.prune.global_unstructured`), fine-tune `cfg.finetune_epochs`
+#   epochs at learning rate 0.005.
+# * **GMP** {cite}`zhu2017prune`: train for the whole budget while sparsity follows the cubic schedule
+#   $s_t = s_f + (s_i - s_f)(1 - (t - t_0)/(n\Delta t))^3$ from 10 % to 60 % of training, pruning every 10 steps;
+#   the rest fine-tunes the fixed mask.
+# * **CS**: one round of Alg. 1 for `cfg.oneshot_epochs` epochs, then $m = H(s)$ and the same fine-tuning as MP.
+#   Its sparsity is set by $s_{\text{init}}$ (at $\lambda = 10^{-8}$) and by $\lambda$ (at $s_{\text{init}} = -0.1$).
+
+# %%
+pre, ft = spec(cfg.oneshot_epochs), spec(cfg.finetune_epochs, lr=cfg.finetune_lr, milestones=[])
+total_spec = spec(cfg.oneshot_epochs + cfg.finetune_epochs)
+oneshot = {}
+for seed in seeds:
+    g = gen(seed)
+    dense_model = make_model()
+    dense_acc = pr.train_masked(dense_model, data, pre, generator=g)
+    lay = layer_filter(dense_model) if layer_filter else pr.prunable_layers(dense_model)
+    mp = [pr.one_shot_magnitude_pruning(dense_model, lay, data, q, ft, generator=g)[::-1]
+          for q in cfg.mp_sparsities]
+    gmp = []
+    for q in cfg.gmp_sparsities:
+        g = gen(seed)
+        m = make_model()
+        lay_m = layer_filter(m) if layer_filter else pr.prunable_layers(m)
+        acc = pr.gradual_magnitude_pruning(m, lay_m, data, total_spec, q, generator=g)
+        gmp.append((pr.sparsity_report(lay_m)["global"]["sparsity"], acc))
+    csp = []
+    for s0, lam in cfg.cs_oneshot:
+        g = gen(seed)
+        m = make_model()
+        sparsifier, acc = cs.continuous_sparsification(
+            m, data, pre, s_init=s0, lam=lam, beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
+            finetune=ft, layers=layer_filter(m) if layer_filter else None, generator=g)
+        csp.append((1 - sparsifier.remaining(), acc))
+    oneshot[seed] = {"dense": dense_acc, "MP": mp, "GMP": gmp, "CS": csp}
+
+fig, ax = plt.subplots(figsize=(6.5, 3.6))
+colors = {"MP": "tab:blue", "GMP": "tab:orange", "CS": "tab:purple"}
+for i, seed in enumerate(seeds):
+    for meth, c in colors.items():
+        pts = sorted(oneshot[seed][meth])
+        ax.plot([100 * (1 - q) for q, _ in pts], [100 * a for _, a in pts], "o-" if meth != "CS" else "s",
+                color=c, alpha=0.7, ms=4, label=meth if i == 0 else None)
+    ax.axhline(100 * (oneshot[seed]["dense"] - 0.02), color="gray", lw=0.6, ls="--")
+ax.set_xscale("log")
+ax.set_xlabel("weights remaining (%) of the prunable layers")
+ax.set_ylabel("test accuracy (%) after fine-tuning")
+ax.set_ylim(max(0, ax.get_ylim()[0]), 100)
+ax.set_title("One-shot pruning, digits MLP (dashed: dense - 2 points, per seed)")
+ax.legend()
+plt.tight_layout()
+plt.show()
+
+table41 = {meth: [pr.sparsest_within(oneshot[s][meth], oneshot[s]["dense"]) for s in seeds]
+           for meth in ("MP", "GMP", "CS")}
+display(Markdown(
+    "| | dense acc. | MP | GMP | CS |\n|---|---|---|---|---|\n"
+    + "\n".join(f"| seed {s} | {100 * oneshot[s]['dense']:.1f} % | " + " | ".join(
+        f"{100 * table41[m][i]:.1f} %" for m in ("MP", "GMP", "CS")) + " |" for i, s in enumerate(seeds))
+    + "\n| thesis, ResNet-20 | 90.55 % | 80.0 % | 86.0 % | 94.4 % |\n| thesis, VGG-16 | 92.35 % | 97.5 % | 98.0 % "
+      "| 99.6 % |"))
+
+# %%
+cs_minus_mp = [100 * (c - m) for c, m in zip(table41["CS"], table41["MP"])]
+run.metric("oneshot/dense_acc", oneshot[seeds[0]]["dense"])
+run.claim("one-shot: CS's sparsest-within-2-points exceeds MP's by >= 3 points of sparsity",
+          min(cs_minus_mp) >= 3.0,
+          thesis="ResNet-20: 94.4 vs 80.0 %; VGG-16: 99.6 vs 97.5 % (Table 4.1)",
+          ours="CS - MP = " + ", ".join(f"{d:+.1f}" for d in cs_minus_mp) + f" points over seeds {seeds}",
+          value=float(np.mean(cs_minus_mp)), min_scale="book")
+
+# %% [markdown]
+# CS keeps its accuracy to much higher sparsity than one-shot magnitude pruning: MP removes weights that the trained
+# network still relies on, and a short fine-tuning cannot repair the damage beyond about 95 %, while CS lets the
+# loss decide, during training, which gates close. The best CS points come from the $\lambda$ sweep: at the thesis's
+# $\lambda = 10^{-8}$ the penalty is invisible here (Section 7), and $s_{\text{init}}$ alone reaches about 98 %.
+# GMP, which also prunes *during* training, is another matter; Section 9 comes back to it.
+#
+# ## 6. Ticket search (Table 4.2 analogue)
+#
+# Now the lottery-ticket task. A *ticket* is a mask plus the early weights $\hat\theta$ (end of epoch 2 of the first
+# round); it is evaluated by re-training it for one full round. Three searches, each over 3 seeds:
+#
+# * **IMP** (Alg. 3, {cite}`frankle2019stabilizing`): train, remove 20 % of the remaining prunable weights by global
+#   magnitude, rewind the survivors to $\hat\theta$, repeat. Round $r$'s training *is* the re-training of ticket
+#   $r - 1$, so its tickets come for free.
+# * **IMP-C**: the same without rewinding (training continues from the pruned weights); its tickets need their own
+#   re-training.
+# * **CS** (Alg. 2): `cfg.cs_rounds` rounds for each $s_{\text{init}}$ in `cfg.cs_s_inits`, no rewinding between
+#   rounds; after each round the hard mask is read and re-trained from $\hat\theta$ exactly like an IMP ticket.
+
+# %%
+tickets = {}
+for seed in seeds:
+    g = gen(seed)
+    imp = pr.iterative_magnitude_pruning(make_model, data, round_spec, cfg.imp_rounds, rate=cfg.imp_rate,
+                                         rewind_epoch=cfg.rewind_epoch, generator=g, layer_filter=layer_filter,
+                                         progress="IMP")
+    g = gen(seed)
+    impc = pr.iterative_magnitude_pruning(make_model, data, round_spec, cfg.impc_rounds, rate=cfg.imp_rate,
+                                          rewind=False, rewind_epoch=cfg.rewind_epoch, generator=g,
+                                          layer_filter=layer_filter)
+    runs = {}
+    for s0 in cfg.cs_s_inits:
+        g = gen(seed)
+        runs[s0] = cs.cs_ticket_search(make_model, data, round_spec, cfg.cs_rounds, s_init=s0, lam=cfg.lam,
+                                       beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
+                                       rewind_epoch=cfg.rewind_epoch, generator=g, layer_filter=layer_filter)
+    tickets[seed] = {"IMP": imp, "IMP-C": impc, "CS": runs}
+
+fig, axes = plt.subplots(1, len(seeds), figsize=(4.2 * len(seeds), 3.4), squeeze=False, sharey=True)
+for ax, seed in zip(axes[0], seeds):
+    t = tickets[seed]
+    for meth, c in (("IMP", "tab:blue"), ("IMP-C", "tab:red")):
+        ax.plot([100 * k.remaining for k in t[meth]], [100 * k.accuracy for k in t[meth]], "o-", ms=3, color=c,
+                label=meth)
+    for s0, res in t["CS"].items():
+        ax.plot([100 * k.remaining for k in res.tickets], [100 * k.accuracy for k in res.tickets], "s-", ms=3,
+                color="tab:purple", alpha=0.35 + 0.1 * cfg.cs_s_inits.index(s0) / max(len(cfg.cs_s_inits), 1))
+    last = [res.tickets[-1] for res in t["CS"].values()]
+    ax.plot([100 * k.remaining for k in last], [100 * k.accuracy for k in last], "g^--", ms=6,
+            label=f"CS after round {cfg.cs_rounds}")
+    ax.axhline(100 * t["IMP"][0].accuracy, color="gray", lw=0.6, ls="--")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_title(f"seed {seed}")
+    ax.set_xlabel("weights remaining (%)")
+axes[0][0].set_ylabel("ticket test accuracy (%)")
+axes[0][0].legend(fontsize=8)
+lo = min(100 * k.accuracy for s in seeds for k in tickets[s]["IMP"])
+axes[0][0].set_ylim(max(lo - 2, 0), 100)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Purple lines are single CS runs (one per $s_{\text{init}}$, one point per round), the green triangles connect the
+# tickets after the last round, as in Figs 4.3-4.4. The table below reads off the thesis's two summary statistics.
+# "Matching" means no worse than the dense network trained the same way (IMP's round 0).
+
+# %%
+def summary(seed: int) -> dict:
+    t = tickets[seed]
+    dense = t["IMP"][0].accuracy
+    cs_all = [k for res in t["CS"].values() for k in res.tickets]
+    out = {}
+    for meth, ks in (("IMP", t["IMP"][1:]), ("IMP-C", t["IMP-C"][1:]), ("CS", cs_all)):
+        match = [k for k in ks if k.accuracy >= dense]
+        sparsest = min(match, key=lambda k: k.remaining) if match else None
+        best = max(ks, key=lambda k: (k.accuracy, -k.remaining))
+        out[meth] = (sparsest, best)
+    return {"dense": dense, **out}
+
+
+rows = []
+for seed in seeds:
+    sm = summary(seed)
+    rows.append(f"| {seed} | dense | 0 | {100 * sm['dense']:.1f} % | 100 % |")
+    for meth in ("IMP", "IMP-C", "CS"):
+        sp_, be = sm[meth]
+        if sp_ is not None:
+            rows.append(f"| | sparsest matching {meth} | {sp_.round} | {100 * sp_.accuracy:.1f} % | "
+                        f"{100 * sp_.remaining:.2f} % |")
+        rows.append(f"| | best {meth} | {be.round} | {100 * be.accuracy:.1f} % | {100 * be.remaining:.2f} % |")
+display(Markdown("| seed | ticket | round | test acc. | weights remaining |\n|---|---|---|---|---|\n"
+                 + "\n".join(rows)))
+
+# %% [markdown]
+# The thesis's ResNet-20 row for comparison: dense 90.55 %; sparsest matching IMP round 7 at 20.9 %, IMP-C round 8
+# at 16.7 %, CS round 5 at 12.3 %; best IMP 90.67 % (26.2 %), IMP-C 91.08 % (40.9 %), CS 91.54 % (16.9 %).
+#
+# Now the claims. (i) **Rounds.** How many rounds does each method need to reach at most 1 % of the prunable weights?
+# For IMP it is arithmetic (21), and we check that our IMP runs follow it; for CS we take, for each seed, the fewest
+# rounds over the $s_{\text{init}}$ sweep. (ii) **Quality at that sparsity.** The best CS ticket with at most 1 %
+# remaining, against IMP's round-21 ticket (0.92 % remaining), averaged over seeds. (iii) **Cost.** Epochs of
+# searching, with the sweep run in parallel or in sequence (ticket re-training excluded, for both).
+
+# %%
+def rounds_to(res, target=0.01):
+    hit = [k.round for k in res.tickets if k.remaining <= target + 1e-12]
+    return min(hit) if hit else None
+
+
+imp_r = rounds_to_1pct if len(tickets[seeds[0]]["IMP"]) > rounds_to_1pct else None
+imp_ok, cs_rounds_needed, cs_best, imp21 = True, [], [], []
+for seed in seeds:
+    imp = tickets[seed]["IMP"]
+    if imp_r is not None:
+        imp_ok &= imp[imp_r - 1].remaining > 0.01 and imp[imp_r].remaining <= 0.01
+        imp21.append(imp[imp_r].accuracy)
+    hits = [r for r in (rounds_to(res) for res in tickets[seed]["CS"].values()) if r is not None]
+    cs_rounds_needed.append(min(hits) if hits else None)
+    under = [k.accuracy for res in tickets[seed]["CS"].values() for k in res.tickets if k.remaining <= 0.01]
+    cs_best.append(max(under) if under else float("nan"))
+print("IMP: rounds to <= 1 %:", imp_r, "| follows 0.8^r on every seed:", imp_ok)
+print("CS: fewest rounds to <= 1 % per seed:", cs_rounds_needed)
+print("best CS ticket <= 1 % per seed:", [round(100 * a, 1) for a in cs_best],
+      "| IMP round-21 ticket:", [round(100 * a, 1) for a in imp21])
+E, n_sweep = cfg.round_epochs, len(cfg.cs_s_inits)
+print(f"search epochs: CS parallel {cfg.cs_rounds * E} | CS sequential {cfg.cs_rounds * n_sweep * E} | "
+      f"IMP to 1 % {rounds_to_1pct * E} | thesis 425 / 4,675 / 2,550 (30 rounds)")
+run.metric("tickets/cs_remaining_last", tickets[seeds[0]]["CS"][cfg.cs_s_inits[0]].tickets[-1].remaining)
+run.metric("tickets/imp_remaining_last", tickets[seeds[0]]["IMP"][-1].remaining)
+
+# %%
+cs_fast = all(r is not None and r <= 5 for r in cs_rounds_needed)
+run.claim("CS reaches <= 1 % of weights within 5 rounds; IMP at 20 %/round needs 21",
+          cs_fast and imp_ok and imp_r == 21,
+          thesis="CS: 5 rounds (425 epochs) for all tickets; IMP: 0.8^r, > 10 rounds",
+          ours=f"CS rounds per seed {cs_rounds_needed}; IMP {imp_r} rounds on every seed = {imp_ok}",
+          value=float(max((r or 99) for r in cs_rounds_needed)), min_scale="book")
+gap = (float(np.mean(cs_best)) - float(np.mean(imp21))) if imp21 else float("nan")
+run.claim("best CS ticket at <= 1 % is no worse than IMP's round-21 ticket minus 0.5 points",
+          bool(imp21) and gap >= -0.005,
+          thesis="CS tickets sparser and more accurate than IMP's (Table 4.2)",
+          ours=f"mean {100 * np.mean(cs_best):.1f} % vs {100 * np.mean(imp21):.1f} % ({100 * gap:+.1f} points), "
+               f"seeds {seeds}" if imp21 else "IMP did not run 21 rounds",
+          value=100 * gap if imp21 else None, min_scale="book")
+
+# %% [markdown]
+# Two things to keep in view. First, the fair cost comparison is not "5 rounds against 21": CS has no knob that
+# targets a sparsity, so a target means a sweep over $s_{\text{init}}$, and the sweep run sequentially costs more
+# epochs than IMP (the thesis's 4,675 against 2,550). CS wins on wall-clock time only when the sweep runs in
+# parallel. Second, "best CS ticket" is a maximum over several runs and rounds, a selection that favours CS; the
+# margin we assert is therefore a modest one.
+#
+# The thesis's Figs 4.3-4.4 have IMP-C *above* IMP (no rewinding helps at an epoch-2 rewinding point). The table
+# shows what happens here; we report it rather than assert it.
+#
+# ## 7. What the hyperparameters do
+#
+# The thesis varies one hyperparameter at a time on ResNet-20 (Figs 4.5-4.7) and concludes that $s_{\text{init}}$
+# has a strong, consistent effect on sparsity, while $\lambda$ and $\beta_{\text{final}}$ need "little to no
+# tuning". Our $s_{\text{init}}$ sweep comes from the ticket search above (weights remaining after each round);
+# $\lambda$ and $\beta_{\text{final}}$ get one round each at $s_{\text{init}} = -0.1$.
+
+# %%
+hp = {"beta": {}, "lam": {}}
+for seed in seeds:
+    for bfin in cfg.hp_beta_finals:
+        g = gen(seed)
+        m = make_model()
+        sparsifier, acc = cs.continuous_sparsification(m, data, spec(cfg.hp_epochs), s_init=cfg.hp_s_init,
+                                                       lam=cfg.lam, beta_final=bfin, mask_lr_mult=cfg.mask_lr_mult,
+                                                       layers=layer_filter(m) if layer_filter else None, generator=g)
+        hp["beta"].setdefault(bfin, []).append((sparsifier.remaining(), acc))
+    for lam in cfg.hp_lams:
+        g = gen(seed)
+        m = make_model()
+        sparsifier, acc = cs.continuous_sparsification(m, data, spec(cfg.hp_epochs), s_init=cfg.hp_s_init,
+                                                       lam=lam, beta_final=cfg.beta_final,
+                                                       mask_lr_mult=cfg.mask_lr_mult,
+                                                       layers=layer_filter(m) if layer_filter else None, generator=g)
+        hp["lam"].setdefault(lam, []).append((sparsifier.remaining(), acc))
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
+for s0 in cfg.cs_s_inits:
+    rem = np.array([[k.remaining for k in tickets[s]["CS"][s0].tickets] for s in seeds])
+    axes[0].plot(range(1, cfg.cs_rounds + 1), 100 * rem.mean(0), "o-", label=f"$s_{{init}}$={s0}")
+axes[0].set_yscale("log")
+axes[0].set_xlabel("round")
+axes[0].set_ylabel("weights remaining (%)")
+axes[0].set_title(r"$s_{init}$ (ticket-search runs)")
+axes[0].legend(fontsize=7)
+for ax, key, label in ((axes[1], "beta", r"$\beta_{final}$"), (axes[2], "lam", r"$\lambda$")):
+    vals = list(hp[key])
+    rem = [100 * np.mean([r for r, _ in hp[key][v]]) for v in vals]
+    acc = [100 * np.mean([a for _, a in hp[key][v]]) for v in vals]
+    xpos = np.arange(len(vals))
+    ax.bar(xpos, rem, color="tab:purple", alpha=0.6)
+    ax.set_xticks(xpos, [f"{v:g}" for v in vals])
+    ax.set_ylabel("weights remaining (%)")
+    ax.set_xlabel(label)
+    ax2 = ax.twinx()
+    ax2.plot(xpos, acc, "ko-")
+    ax2.set_ylabel("accuracy (%)")
+    ax.set_title(f"one round, $s_{{init}}$={cfg.hp_s_init}")
+plt.tight_layout()
+plt.show()
+rem_by_s = {s0: float(np.mean([tickets[s]["CS"][s0].tickets[-1].remaining for s in seeds])) for s0 in cfg.cs_s_inits}
+soft_left = {s0: max(max(tickets[s]["CS"][s0].soft_fraction) for s in seeds) for s0 in cfg.cs_s_inits}
+display(Markdown("| one round, $s_{init}$ = " + f"{cfg.hp_s_init}" + " | weights remaining (mean) | accuracy (mean) |\n"
+                 "|---|---|---|\n" + "\n".join(
+                     f"| {label} = {v:g} | {100 * np.mean([r for r, _ in hp[key][v]]):.2f} % | "
+                     f"{100 * np.mean([a for _, a in hp[key][v]]):.1f} % |"
+                     for key, label in (("beta", "beta_final"), ("lam", "lambda")) for v in hp[key])))
+display(Markdown("| $s_{init}$ | remaining after the last round (mean) | largest fraction of gates in (0.01, 0.99) at "
+                 "a round's end |\n|---|---|---|\n" + "\n".join(
+                     f"| {s0} | {100 * rem_by_s[s0]:.2f} % | {100 * soft_left[s0]:.2f} % |" for s0 in cfg.cs_s_inits)))
+
+# %% [markdown]
+# $s_{\text{init}}$ is the sparsity knob, as the thesis says: over our sweep the weights remaining after five rounds
+# grow monotonically with it, from about 0.6 % at $-0.3$ to almost everything at $+0.05$, with a cliff around 0
+# (where the sign of $s_{\text{init}}$ decides whether a gate starts closed or open). At the negative end the gates
+# finish every round essentially binary, so rounding to $H(s)$ changes little; near $s_{\text{init}} = 0$ many gates
+# are still soft when the round ends, because binarization needs $|s| \gg 1/\beta_{\text{final}}$ and in our short
+# rounds $s$ does not travel that far.
+#
+# The other two behave as in Figs 4.5-4.6. $\lambda$ between 0 and the thesis's $10^{-8}$ changes nothing
+# ($\lambda d \approx 5 \cdot 10^{-4}$ against a cross-entropy of order 0.1); it becomes a second sparsity knob once
+# $\lambda d$ is comparable to the loss ($10^{-5}$ and above), at some cost in accuracy. A larger
+# $\beta_{\text{final}}$ gives better accuracy but *less* sparsity at a negative $s_{\text{init}}$, the direction
+# the thesis reports for its $(s_{\text{init}}, \lambda) = (-0.2, 10^{-10})$ and $(-0.3, 10^{-8})$ settings: the
+# gates stop moving earlier (their slope $\beta\sigma'(\beta s)$ collapses sooner), so fewer of them have time to
+# close.
+#
+# ## 8. Supermasks: CS against stochastic masks on frozen weights
+#
+# With the weights frozen at their random initialization, only the mask is learned: a *supermask*
+# {cite}`zhou2019deconstructing`. Zhou et al. learn it stochastically, $m \sim \text{Bernoulli}(\sigma(s))$ with
+# straight-through gradients and SGD at learning rate 100 on $s$ (Stochastic Sparsification, SS: Alg. 4 with one
+# round; the $\sigma(\beta s)$ in Alg. 4's penalty is a misprint for $\sigma(s)$, SS has no temperature). CS learns
+# it deterministically. The thesis (Figs 4.9-4.10, Conv-6) finds CS learns faster and reaches sparser masks with good
+# accuracy, while SS fails beyond 50 % sparsity. Here every layer is masked, including the classifier, and CS uses
+# Adam on $s$ (as the thesis's Conv-6 runs, at a larger learning rate for our short runs).
+
+# %%
+supermask = {"CS": [], "SS": []}
+for seed in seeds:
+    for lam in cfg.sm_cs_lams:
+        g = gen(seed)
+        m = make_model()
+        for p in m.parameters():
+            p.requires_grad_(False)
+        sm_spec = pr.TrainSpec(epochs=cfg.sm_epochs, lr=cfg.sm_lr, optimizer="adam", weight_decay=0.0,
+                               batch_size=cfg.batch_size, milestones=())
+        sparsifier, acc = cs.continuous_sparsification(m, data, sm_spec, s_init=0.0, lam=lam,
+                                                       beta_final=cfg.beta_final,
+                                                       layers=pr.prunable_layers(m, include_output=True), generator=g)
+        supermask["CS"].append((1 - sparsifier.remaining(), acc, lam))
+    for s0 in cfg.sm_ss_s_inits:
+        g = gen(seed)
+        m = make_model()
+        ss_spec = pr.TrainSpec(epochs=cfg.sm_epochs, batch_size=cfg.batch_size, milestones=())
+        out = pr.stochastic_sparsification(m, pr.prunable_layers(m, include_output=True), data, ss_spec,
+                                           s_init=s0, lam=cfg.lam, mask_lr=cfg.sm_ss_lr, generator=g)
+        supermask["SS"].append((1 - out["remaining"], out["accuracy"], s0))
+fig, ax = plt.subplots(figsize=(5.5, 3.4))
+for meth, c in (("CS", "tab:purple"), ("SS", "tab:green")):
+    ax.scatter([100 * q for q, _, _ in supermask[meth]], [100 * a for _, a, _ in supermask[meth]], color=c, label=meth)
+ax.set_xlabel("sparsity (%)")
+ax.set_ylabel("test accuracy (%)")
+ax.set_title(f"Supermasks on frozen random weights, {cfg.sm_epochs} epochs")
+ax.legend()
+plt.tight_layout()
+plt.show()
+best = {meth: max(supermask[meth], key=lambda t: t[1]) for meth in supermask}
+print({meth: f"best {100 * a:.1f} % at {100 * q:.1f} % sparsity" for meth, (q, a, _) in best.items()})
+
+# %% [markdown]
+# ## 9. What did and did not reproduce at this scale
+#
+# The three asserted claims of the issue hold (see the table at the end). Several other statements of the thesis do
+# not carry over to a 50,000-weight MLP on digits, or only in part:
+
+# %%
+gmp_vs_cs = [100 * (c - g_) for c, g_ in zip(table41["CS"], table41["GMP"])]
+rem_list = [rem_by_s[s0] for s0 in sorted(cfg.cs_s_inits)]
+monotone = all(a <= b + 1e-12 for a, b in zip(rem_list, rem_list[1:]))
+impc_vs_imp = []
+for seed in seeds:
+    a = {k.round: k.accuracy for k in tickets[seed]["IMP"]}
+    b = {k.round: k.accuracy for k in tickets[seed]["IMP-C"]}
+    common = [r for r in a if r in b and r > 0]
+    impc_vs_imp.append(100 * float(np.mean([b[r] - a[r] for r in common])) if common else float("nan"))
+sm_sparsest = [(summary(s)["CS"][0], summary(s)["IMP"][0]) for s in seeds]
+best_any = [max(k.accuracy for res in tickets[s]["CS"].values() for k in res.tickets) - tickets[s]["IMP"][0].accuracy
+            for s in seeds]
+display(Markdown("\n".join([
+    "| thesis statement | thesis | this book |", "|---|---|---|",
+    "| CS prunes more than GMP in one-shot pruning (Table 4.1) | ResNet-20: 94.4 vs 86.0 % | CS - GMP = "
+    + ", ".join(f"{d:+.1f}" for d in gmp_vs_cs) + " points of sparsity |",
+    "| remaining weights increase monotonically with $s_{init}$ (4.5.1) | Fig. 4.7 | monotone over our sweep: "
+    f"{monotone} ({', '.join(f'{100 * r:.1f}' for r in rem_list)} %) |",
+    "| CS's sparsest matching ticket is sparser than IMP's (Table 4.2) | 12.3 vs 20.9 % (ResNet-20) | "
+    + ", ".join(f"{100 * c.remaining:.2f} vs {100 * i.remaining:.2f} %" if c and i else "n/a" for c, i in sm_sparsest)
+    + " |",
+    "| IMP-C beats IMP (Figs 4.3-4.4) | yes | mean IMP-C - IMP over rounds: "
+    + ", ".join(f"{d:+.2f}" for d in impc_vs_imp) + " points |",
+    "| best CS ticket beats dense by about 1 point (Table 4.2) | +1.1 (VGG), +1.0 (ResNet-20) | "
+    + ", ".join(f"{100 * d:+.1f}" for d in best_any) + " points |",
+    f"| supermasks: CS sparser and better than SS | CS 75 % acc. at 25 % remaining; SS fails > 50 % sparse | "
+    f"CS best {100 * best['CS'][1]:.1f} % at {100 * best['CS'][0]:.0f} % sparse, SS best {100 * best['SS'][1]:.1f} % "
+    f"at {100 * best['SS'][0]:.0f} % sparse |",
+])))
+
+# %% [markdown]
+# Reading the table. **GMP** is the clear miss: given the whole training budget and its cubic schedule, it keeps the
+# digits MLP within 2 points of dense at 99.5 % sparsity or more, slightly *above* CS's best, whereas the thesis
+# has CS far ahead of GMP on ResNet-20 (94.4 against 86.0 %) and ahead on VGG-16 (99.6 against 98.0 %). On a
+# problem this small and this redundant, pruning gradually by magnitude is already close to as good as it gets;
+# the thesis's margin needs a network in which the choice of *which* weights survive matters more. **Sparsest
+# matching tickets**: "matching the dense network" is decided here by one or two of 540 test images, and IMP's
+# last tickets sometimes match by that margin, so CS's sparsest matching ticket is sparser than IMP's on some seeds
+# and not on others; the round count (claim above) is the robust part of the thesis's ticket-search story. The
+# $s_{\text{init}}$ monotonicity, which an earlier prototype with the same digits MLP did not see, holds over our
+# coarser sweep. IMP-C against IMP and "tickets beat the dense model" go in the thesis's direction but by a fraction
+# of a point, inside the seed-to-seed spread; we show them and draw no conclusion. On supermasks CS does what the
+# thesis says: on frozen random weights its best mask is both sparser and more accurate than the best stochastic
+# one.
+#
+# ## 10. The thesis's scale
+#
+# The `full` configuration documents the thesis's protocol: ResNet-20 on CIFAR-10 (`effcourse.sparse_models`, with
+# the VGG-16 variant and Conv-6 beside it, and `sparsifiable_layers` masking every 3x3 convolution but not the 1x1
+# shortcuts or the classifier), 85-epoch rounds at learning rate 0.1 with drops at epochs 56 and 71, IMP for 30
+# rounds, CS for 5 rounds at 11 values of $s_{\text{init}} \in [-0.3, 0.3]$, 3 seeds, no mask learning-rate
+# multiplier. It needs a GPU and CIFAR-10 in `$EFFCOURSE_DATA/cifar10`; the expected numbers are those of Tables
+# 4.1 and 4.2 quoted above (ResNet-20: dense 90.55 %, sparsest matching CS ticket 12.3 % remaining at 91.43 %,
+# IMP 20.9 % at 90.57 %).
+
+# %%
+run.claims_table()
