@@ -494,18 +494,8 @@ def uniform_pipeline(model: nn.Module, data: Split, bits: Sequence[int], *, prec
     smol = SMOL(model, weights, p_init=8.0).set_mode("fp")
     opt = torch.optim.SGD(smol.model_parameters(), lr=lr_w, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), 0.1) if milestones else None
-    n = data.x_train.shape[0]
-    model.train()
-    for _ in range(precision_epochs):
-        for idx in batches(n, batch_size, generator, device=data.x_train.device):
-            xb = data.x_train[idx] if augment is None else augment(data.x_train[idx])
-            loss = F.cross_entropy(model(xb), data.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            smol.clip_()
-        if sched is not None:
-            sched.step()
+    fit(model, opt, data, precision_epochs, batch_size, generator=generator, augment=augment, scheduler=sched,
+        after_step=smol.clip_, eval_every=max(precision_epochs, 1))
     trained = smol.state()
     out: dict = {"err_fp_before": _err(model, data)}
 

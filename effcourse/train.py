@@ -79,12 +79,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, epochs:
         loss_fn: LossFn = F.cross_entropy, generator: torch.Generator | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | Callable[[torch.optim.Optimizer], object] | None = None,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        regularizer: Callable[[], torch.Tensor] | None = None, eval_every: int = 1,
+        regularizer: Callable[[], torch.Tensor] | None = None, after_step: Callable[[], object] | None = None,
+        eval_every: int = 1,
         progress: bool | str = False) -> History:
     """Train ``model`` with ``optimizer`` for ``epochs`` passes over ``data.x_train`` in minibatches.
 
     ``scheduler`` (a scheduler, or a function of the optimizer that builds one) steps once per epoch;
-    ``regularizer()`` (if given) is added to every minibatch loss;
+    ``regularizer()`` (if given) is added to every minibatch loss; ``after_step()`` runs after every update (e.g. a
+    projection or clipping of the weights);
     the test set is evaluated every ``eval_every`` epochs and after the last one. Training stops early, with
     ``History.diverged`` set, when the loss becomes non-finite (a diverging learning rate in a sweep).
     """
@@ -113,6 +115,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, epochs:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if after_step is not None:
+                after_step()
             total += loss.detach() * idx.numel()
         hist.train_loss.append(float(total) / n)
         if not math.isfinite(hist.train_loss[-1]):

@@ -54,3 +54,20 @@ def test_random_crop_flip_preserves_shape_and_content():
     y = random_crop_flip(x, pad=0, generator=torch.Generator().manual_seed(0))
     for i in range(2):
         assert torch.equal(y[i], x[i]) or torch.equal(y[i], x[i].flip(-1))
+
+
+def test_after_step_runs_after_every_update():
+    d = digits()
+    m = MLP([d.num_features, 8, 10])
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    calls = []
+
+    def clip():
+        calls.append(1)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.clamp_(-0.01, 0.01)
+
+    fit(m, opt, d, 2, 512, after_step=clip)
+    assert len(calls) == 2 * -(-d.x_train.shape[0] // 512)
+    assert all(float(p.abs().max()) <= 0.01 for p in m.parameters())
