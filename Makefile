@@ -7,10 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.effcourse-installed
 
-.PHONY: help install book test lab sync check bench baselines lint clean
+.PHONY: help install browser book test lab sync check bench baselines lint clean
 
 help:
-	@echo "make book | test | lab | sync | check | bench | baselines | lint | clean"
+	@echo "make book | test | lab | sync | check | bench | baselines | lint | browser | clean"
 
 # torch first, pinned to the CPU build on local disk: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -27,7 +27,19 @@ install: $(STAMP)
 book: $(STAMP)
 	$(PY) -m effcourse.notebooks book --scale book
 
-test: $(STAMP)
+# The browser test (tests/test_browser.py) drives Debian's Chromium through Playwright's Python package.  Install it
+# where it is missing and we may (root with apt-get); otherwise say so: that test then skips, naming the reason.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Chromium (apt) for the browser test ..."; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; } > /dev/null \
+	    || echo "could not install Chromium with apt: the browser test will be skipped"; \
+	else echo "Chromium is missing and cannot be installed here (needs root and apt-get): the browser test will be skipped"; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 lab: $(STAMP)

@@ -25,10 +25,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Chapter", "build_book", "chapters", "check_pair", "execute", "stage_book", "sync"]
+__all__ = ["Chapter", "build_book", "chapters", "check_pair", "execute", "stage_book", "sync", "write_report"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,10 @@ def execute(ch: Chapter, scale: str, seed: int = 0, out_dir: Path | None = None,
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / f"{ch.name}.ipynb"
         jupytext.write(read_source(ch), src, fmt="ipynb")
-        env_before = {k: os.environ.get(k) for k in (METRICS_ENV, "TQDM_DISABLE")}
+        env_before = {k: os.environ.get(k) for k in (METRICS_ENV, "TQDM_DISABLE", "MPLBACKEND")}
         os.environ[METRICS_ENV] = str(metrics)
         os.environ["TQDM_DISABLE"] = "1"  # progress bars help a reader in Jupyter, not a rendered page or a log
+        os.environ["MPLBACKEND"] = INLINE_BACKEND  # figures go into the notebook even when the caller is headless
         try:
             pm.execute_notebook(str(src), str(nb_out), parameters={"SCALE": scale, "SEED": seed, "DEVICE": device},
                                 cwd=str(ch.folder), kernel_name="python3", progress_bar=False,
@@ -161,11 +164,66 @@ def stage_book(executed: dict[str, Path], dest: Path, root: Path = ROOT) -> Path
             shutil.copy2(ch.placeholder, target / ch.placeholder.name)
         else:
             raise FileNotFoundError(f"{ch.folder} has neither {ch.source.name} nor {ch.placeholder.name}")
+    if (dest / REPORT_PAGE).exists():
+        write_report(executed, dest, root)
     return dest
 
 
+REPORT_PAGE = Path("book") / "report.md"
+
+
+def _parts(root: Path) -> dict[str, str]:
+    """Page (``chapters/08-avagrad/avagrad``) -> caption of the ``_toc.yml`` part that lists it."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    return {c["file"]: p.get("caption", "") for p in toc.get("parts", []) for c in p.get("chapters", [])}
+
+
+def _title(nb_path: Path) -> str:
+    import nbformat
+
+    for c in nbformat.read(nb_path, as_version=4).cells:
+        if c.cell_type == "markdown":
+            for line in c.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return nb_path.stem
+
+
+def write_report(executed: dict[str, Path], dest: Path, root: Path = ROOT) -> Path:
+    """Fill the staged ``book/report.md`` from the metrics recorded beside each executed notebook.
+
+    Also writes ``book/report.json`` (every record) next to it, offered as a download on the page.
+    """
+    from . import report
+
+    parts = _parts(root)
+    entries, records = [], {}
+    for ch in chapters(root, written_only=True):
+        page = f"chapters/{ch.id}/{ch.name}"
+        nb = executed.get(ch.id)
+        metrics = nb.parent / "metrics.json" if nb is not None else None
+        rec = report.load(metrics) if metrics is not None and metrics.exists() else None
+        if rec is not None:
+            records[ch.id] = rec
+        title = _title(nb) if nb is not None else ch.name
+        entries.append(report.ChapterEntry(ch.id, page, title, parts.get(page, ""), rec))
+    (dest / "book" / "report.json").write_text(json.dumps(records, indent=1))
+    body = report.render(entries, page_dir="book")
+    body += "\nEvery record of this build, as JSON: {download}`report.json <report.json>`.\n"
+    page = dest / REPORT_PAGE
+    page.write_text(report.fill(page.read_text(), body))
+    return page
+
+
 def _copy_for_book(src: Path, dst: Path) -> None:
-    """Copy an executed notebook, hiding papermill's injected-parameters cell (the parameters cell stays)."""
+    """Copy an executed notebook for the site: papermill's injected-parameters cell hidden (the parameters cell
+    stays) and progress-bar widgets dropped.
+
+    tqdm's notebook bars ignore ``TQDM_DISABLE``; a static page cannot show them, and their state would make the
+    page load the ipywidgets scripts from a CDN.
+    """
     import nbformat
 
     nb = nbformat.read(src, as_version=4)
@@ -173,6 +231,9 @@ def _copy_for_book(src: Path, dst: Path) -> None:
         tags = c.metadata.get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             c.metadata["tags"] = [*tags, "remove-cell"]
+        if c.cell_type == "code":
+            c.outputs = [o for o in c.outputs if WIDGET_VIEW not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
     nbformat.write(nb, dst)
 
 

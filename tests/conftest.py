@@ -42,3 +42,24 @@ class SmokeRuns:
 @pytest.fixture(scope="session")
 def smoke_runs() -> SmokeRuns:
     return SmokeRuns()
+
+
+@pytest.fixture(scope="session")
+def smoke_site(smoke_runs, tmp_path_factory) -> Path:
+    """The book built once per session from the smoke executions (its HTML folder).
+
+    ``EFFCOURSE_TEST_SITE=<html folder>`` reuses a site already built, to iterate on the site tests quickly.
+    """
+    import os
+
+    from effcourse.notebooks import build_book
+
+    if os.environ.get("EFFCOURSE_TEST_SITE"):
+        return Path(os.environ["EFFCOURSE_TEST_SITE"])
+
+    runs = smoke_runs.all()
+    failed = {k: v for k, v in runs.items() if isinstance(v, Exception)}
+    if failed:
+        pytest.fail(f"chapters failed to execute, so the book cannot build: {sorted(failed)}")
+    executed = {k: nb for k, (nb, _) in runs.items()}
+    return build_book(scale="smoke", out=tmp_path_factory.mktemp("book") / "site", executed=executed, progress=False)

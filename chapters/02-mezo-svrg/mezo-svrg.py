@@ -314,17 +314,18 @@ for k, v in excess.items():
 print(f"queries: MeZO {tr_mezo.queries[-1]:.2e} ({tr_mezo.steps[-1]} steps), "
       f"MeZO-SVRG {tr_svrg.queries[-1]:.2e} ({tr_svrg.steps[-1]} steps)")
 
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+# %% mystnb={"image": {"alt": "Three log-log panels of the relative excess loss (f - f*)/f* on least squares against single-sample forward passes, iterations and wall time. MeZO (blue) falls fast and then stalls well above the optimum, while MeZO-SVRG (orange) starts slower but keeps falling to about one percent above it, close to first-order SGD (green)."}, "figure": {"caption": "Least squares (d = 100, n = 1000): excess loss of MeZO, MeZO-SVRG and FO-SGD over the optimum, against queries, iterations and wall time (median over seeds, range shaded).", "name": "fig-mezo-svrg-least-squares"}}
+fig, axes = plt.subplots(1, 3, figsize=(12, 4))
 for tr, name, c in ((tr_mezo, "MeZO", "C0"), (tr_svrg, "MeZO-SVRG", "C1"), (tr_fo, "FO-SGD", "C2")):
     L = tr.losses().numpy() / ls.f_star - 1
     for ax, x, lo in zip(axes, (tr.queries, tr.steps, tr.seconds), (1, 1, 1e-3)):
         ax.plot(np.maximum(x, lo), np.median(L, 1), color=c, label=name)
         ax.fill_between(np.maximum(x, lo), L.min(1), L.max(1), color=c, alpha=0.2)
-for ax, lab in zip(axes, ("single-sample forward passes", "iterations", "wall time (s)")):
+for ax, lab, title in zip(axes, ("single-sample forward passes", "iterations", "wall time (s)"),
+                          ("per query (FO: forward + backward)", "per iteration", "per second")):
     ax.set(xscale="log", yscale="log", xlabel=lab, ylabel="(f - f*) / f*")
-axes[0].legend()
-axes[0].set_title("per query (FO: one forward+backward per sample)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
@@ -341,7 +342,8 @@ run.metric("ls/mezo_excess_median", float(np.median(excess["MeZO"])))
 run.metric("ls/svrg_excess_median", float(np.median(excess["MeZO-SVRG"])))
 
 # %% [markdown]
-# MeZO's plateau is the noise floor of a constant step size: its estimator's variance does not vanish at the optimum
+# MeZO's plateau ({numref}`Figure %s <fig-mezo-svrg-least-squares>`) is the noise floor of a constant step size:
+# its estimator's variance does not vanish at the optimum
 # (the minibatch gradients do not), and the factor $d + 2$ magnifies it.  MeZO-SVRG's correction is zero exactly when
 # $\theta = \bar\theta$ and small near it, so its steps shrink as it converges.  Note the price: in the first
 # $10^6$ queries MeZO is far ahead — every MeZO-SVRG anchor step spends $2n = 2000$ queries — and the advantage
@@ -400,7 +402,7 @@ run.claim("shared z: no gradient floor; independent z: a floor that falls with b
 # unstable at the small ones.  The same network reads the 64 pixels of the bundled 8×8 digits here (2,778
 # parameters, 512 training images), with $\mu = 10^{-3}$, lr $3\cdot 10^{-3}$ and three seeds per batch size.
 
-# %%
+# %% mystnb={"image": {"alt": "Training loss of the digits MLP against iterations on a log scale, median and range of the seeds: MeZO at batch 8 stays near the starting loss and at batch 32 climbs back up late in the run, batches 64 and 128 descend steadily, and MeZO-SVRG at batch 8 (dashed black) descends lowest of all."}}
 prob_dg32, xte32, yte32 = digits_mlp(cfg.dg_train, device=dev)
 gen_dg = torch.Generator(device=dev).manual_seed(SEED)
 init_dg = prob_dg32.init(cfg.dg_seeds, torch.Generator().manual_seed(SEED)).to(dev)
@@ -450,7 +452,7 @@ for b, v in med.items():
 # it.  Below: equal query budgets, $n = 512$, $b = 64$, $q = 2$, $\mu = 10^{-3}$; MeZO at lr $10^{-3}$ and
 # $2\cdot10^{-3}$, MeZO-SVRG with $\eta_1 = 10^{-2}$, $\eta_2 = 10^{-3}$.
 
-# %%
+# %% mystnb={"image": {"alt": "Two log-log panels of the digits training loss, against single-sample forward passes (left) and wall time (right), for MeZO at two learning rates, MeZO-SVRG and FO-SGD. FO-SGD falls first on both axes; per forward pass the better-tuned MeZO ends lowest of the zeroth-order runs, while in wall time MeZO-SVRG descends faster than both MeZO runs."}}
 dg = {}
 for lr in (cfg.dg_mezo_lr, 2 * cfg.dg_mezo_lr):
     dg[f"MeZO lr {lr:g}"] = run_mezo(prob_dg32, init_dg, lr=lr, mu=1e-3, batch_size=64, budget=cfg.dg_budget,
@@ -464,8 +466,12 @@ for j, (name, tr) in enumerate(dg.items()):
     for ax, x in zip(axes, (tr.queries, tr.seconds)):
         ax.plot(np.maximum(x, 1e-3), np.median(L, 1), color=f"C{j}", label=name)
 axes[0].set(xscale="log", yscale="log", xlabel="single-sample forward passes", ylabel="training loss")
-axes[1].set(xscale="log", yscale="log", xlabel="wall time (s)")
-axes[0].legend(fontsize=8)
+axes[1].set(xscale="log", yscale="log", xlabel="wall time (s)", ylabel="training loss")
+axes[0].set_title("per forward pass", fontsize=10)
+axes[1].set_title("per second", fontsize=10)
+for ax in axes:
+    ax.legend(fontsize=8)
+plt.tight_layout()
 plt.show()
 rows = ["| run | train loss (median) | test accuracy (median) | queries | seconds |", "|---|---|---|---|---|"]
 for name, tr in dg.items():
@@ -485,7 +491,7 @@ run.metric("digits/svrg_final_median", float(dg["MeZO-SVRG"].final().median()))
 # The thesis ablates on DistilBERT/MNLI; here the digits network at a fixed number of iterations (b = 64,
 # $\eta_1 = 10^{-2}$, $\eta_2 = 10^{-3}$).  Table 3.10 replaces the full batch by a fresh large batch (Remark 10).
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels of MeZO-SVRG's median training loss on digits against iterations (log scale): left, mu = 1 diverges at once and mu = 0.5 stalls while smaller mu values all descend; centre, a smaller anchor period q descends faster; right, a full 512-sample anchor descends steadily, an anchor of 256 levels off higher and an anchor of 128 diverges."}}
 def svrg_steps(steps, **kw):
     kw = {**dict(lr_full=cfg.dg_svrg_lrs[0], lr_mini=cfg.dg_svrg_lrs[1], mu=1e-3, q=2, batch_size=64), **kw}
     na = kw.pop("anchor_size", cfg.dg_train)
@@ -507,9 +513,9 @@ for ax, kind, title in zip(axes, ("mu", "q", "anchor"), ("perturbation mu", "anc
     for (k, v), tr in abl.items():
         if k == kind:
             ax.plot(tr.steps, tr.losses().clamp(max=20).median(1).values.numpy(), label=f"{k} = {v:g}")
-    ax.set(yscale="log", xlabel="iterations", title=title)
-    ax.legend(fontsize=7)
-axes[0].set_ylabel("training loss (median of seeds)")
+    ax.set(yscale="log", xlabel="iterations", ylabel="training loss (median of seeds)", title=title)
+    ax.legend(fontsize=8)
+plt.tight_layout()
 plt.show()
 abl_rows = ["| ablation | value | final training loss (median of seeds) |", "|---|---|---|"]
 for (k, v), tr in abl.items():
@@ -590,8 +596,8 @@ for name, kw in settings.items():
                         seed=SEED, progress=True, **{k: v for k, v in kw.items()})
 print(f"trainable: {sum(p.numel() for p in params) / 1e6:.2f}M of {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
 
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+# %% mystnb={"image": {"alt": "Three panels for fine-tuning MiniLM's pooler and head: fine-tuning loss against single-sample forward passes (log axis) and against wall time, and test accuracy against wall time, for MeZO, MeZO-SVRG and FO-SGD. FO-SGD finishes first; MeZO-SVRG's loss reaches MeZO's best (dotted line) in a fraction of MeZO's time, and its accuracy runs mostly above MeZO's."}}
+fig, axes = plt.subplots(1, 3, figsize=(12, 4))
 for name, tr in lm.items():
     axes[0].plot(np.maximum(tr.queries, 1), tr.train_loss, label=name)
     axes[1].plot(tr.seconds, tr.train_loss, label=name)
@@ -599,8 +605,9 @@ for name, tr in lm.items():
 axes[0].set(xscale="log", xlabel="single-sample forward passes", ylabel="fine-tuning loss (full batch)")
 axes[1].set(xlabel="wall time of training steps (s)", ylabel="fine-tuning loss")
 axes[2].set(xlabel="wall time of training steps (s)", ylabel="test accuracy")
-axes[1].axhline(lm["MeZO"].best_loss()[0], color="C0", ls=":", lw=1)
-axes[0].legend()
+axes[1].axhline(lm["MeZO"].best_loss()[0], color="C0", ls=":", lw=1, label="MeZO's best loss")
+for ax in axes:
+    ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 rows = ["| method | fine-tuning loss | test accuracy (final / best) | queries | training seconds |", "|---|---|---|---|---|"]
@@ -684,7 +691,10 @@ run.claim("MeZO-SVRG's peak memory is below FO-SGD's and FO-Adam's",
 # 4.72, FO-SGD 6.74 / 10.67 / 18.55, FO-Adam 10.44 / 14.33 / 22.41.  The pattern is the same: ZO memory is the
 # weights plus a little (MeZO-SVRG about three copies of the weights), first-order memory grows with the
 # activations that backpropagation must keep, i.e. with batch size and sequence length.  At a small batch and a
-# short sequence the ordering can flip: MeZO-SVRG's $3d$ exceeds FO-SGD's $2d$ plus activations.
+# short sequence the ordering can flip: MeZO-SVRG's $3d$ exceeds FO-SGD's $2d$ plus activations.  FO-Adam's extra
+# over FO-SGD is its two moment estimates per weight, the optimizer state that {doc}`../08-avagrad/avagrad`
+# studies for training from scratch (where Adam's $\epsilon$ turns out to be a hyperparameter that interpolates
+# between Adam and SGD); the zeroth-order methods keep no such state.
 #
 # ## 11. Beyond the thesis
 #

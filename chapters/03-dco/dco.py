@@ -180,6 +180,11 @@ run.claim("GD and momentum are DCOG and DCOM at constant Lambda, M", max(err_gd,
 # The thesis keeps the programs as programs, "to stay true to the DCO framework", and solves them with
 # `cvxpylayers` {cite}`agrawal2019dcl`: the layer builds the problem once with cvxpy, solves it for each input with
 # a conic solver (diffcp with SCS by default) and differentiates the solution through the KKT conditions.
+# Differentiating through the KKT conditions is implicit differentiation, the device that
+# {doc}`../01-implicit-models/implicit-models` uses for the equilibrium of an implicit model: no solver iteration is
+# stored, and one adjoint linear system at the solution gives the gradient. {doc}`../04-scq/scq` puts the same
+# kind of layer inside a network, as the quantizer of an autoencoder; there the gradient flows to the program's
+# inputs (the latents and the codebook), here to the parameters of an update rule.
 #
 # **The DPP rewrite.** cvxpylayers accepts only problems that follow cvxpy's *disciplined parametrized
 # programming* rules, and the programs as printed break them: in (4.13) the penalty
@@ -363,7 +368,7 @@ few = thm["N < p"]
 print(f"(iii) N < p: training gap < 1e-6: {few['train_gap'] < 1e-6};  new-task gap > 1: {few['target_gap'] > 1}")
 print(f"(iv)  normalized gradients, best fixed B: new-task gap > 1: {norm_gap > 1}")
 
-# %%
+# %% mystnb={"image": {"alt": "Squared distance of the meta-learned DCOGD matrix to the optimal rule against meta-steps, log scale: with N = 10p tasks it falls in a straight line far below its dashed linear-convergence bound, while with N < p tasks it stays flat at a finite distance."}}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 for label, d in thm.items():
     k = np.arange(1, len(d["trace"]) + 1)
@@ -465,12 +470,15 @@ def plot_curves(ax, curves, title, ylabel):
     ax.set_title(title)
 
 
-ls_final = final_table(ls_results)
-fig, ax = plt.subplots(figsize=(7, 4))
+# %% mystnb={"image": {"alt": "Mean loss on held-out least-squares tasks, log scale, over 30 inner steps for six DCO rules (solid) and tuned SGD, Adam and RMSProp (dashed). Persistent DCOM (brown) keeps falling and ends lowest, below every tuned baseline; the other DCO rules level off or zigzag at or above the baselines, and reset DCOGD climbs above its starting loss."}, "figure": {"caption": "Least squares (p = 100), first seed: held-out loss of the meta-trained DCO rules, with and without carrying the task state across meta-epochs, against SGD, Adam and RMSProp with tuned learning rates.", "name": "fig-dco-least-squares"}}
+fig, ax = plt.subplots(figsize=(7, 4.2))
 plot_curves(ax, ls_results[0][0], f"least squares, p = {cfg.ls_p}: {cfg.ls_eval_tasks} held-out tasks",
             "mean loss $\\|X\\theta - y\\|^2$")
-ax.legend(fontsize=7, ncol=2)
+ax.legend(fontsize=8, ncol=2)
 plt.show()
+
+# %%
+ls_final = final_table(ls_results)
 display(Markdown("| method | step-30 loss, mean over seeds | per seed |\n|---|---|---|\n" + "\n".join(
     f"| {k} | {np.mean(v):.2f} | {', '.join(f'{x:.2f}' for x in v)} |" for k, v in ls_final.items())))
 # DCOGD (reset): the one-step loss it was trained on, on its own tasks and on new ones (Section 6 uses this)
@@ -492,7 +500,8 @@ run.claim("LS: persistent DCOM beats every tuned baseline (< 0.8x)", max(ratios)
           value=max(ratios), min_scale="book")
 
 # %% [markdown]
-# Persistent DCOM wins clearly. It has learned, per weight, a step length and an averaging constant, on
+# Persistent DCOM wins clearly ({numref}`Figure %s <fig-dco-least-squares>`). It has learned, per weight, a step
+# length and an averaging constant, on
 # trajectories that reach deep into the 30-step horizon it is evaluated on. The other five DCO variants do not win.
 # Section 6 explains why; the short version is that the printed protocol (reset, $T = 1$) trains each rule for the
 # *first* step from $\theta = 0$ only, and that DCOGD's $10^4$ free entries have nothing to learn here.
@@ -506,7 +515,7 @@ run.claim("LS: persistent DCOM beats every tuned baseline (< 0.8x)", max(ratios)
 # \mathcal U(0,1)$ on $x \sim \mathcal U(-5, 5)$ (the thesis gives no range), fitted by a 1-10-10-1 network
 # ($p = 141$). We report both on 100 held-out tasks (the thesis averages interpolation over 10).
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels of mean validation MSE (log scale) over 30 inner steps, for Beverton-Holt system identification (left) and smooth interpolation (right), with six DCO rules (solid) and three tuned baselines (dashed). No DCO rule is clearly below the best baseline: tuned RMSProp ends lowest on the left, persistent DCOM slightly ahead on the right, where both DCOGD rules climb."}}
 net_results = {}
 for label, family, off in (("system identification (Beverton-Holt)", beverton_holt_tasks, 200),
                            ("smooth interpolation", interpolation_tasks, 300)):
@@ -516,11 +525,11 @@ for label, family, off in (("system identification (Beverton-Holt)", beverton_ho
     th = tuple(t.init_params(g) for t in sets)
     net_results[label] = compare(*sets, cfg.net_lrs, cfg.net_epochs, net=True, th=th)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
 for ax, (label, res) in zip(axes, net_results.items()):
     plot_curves(ax, res[0], label, "mean validation MSE")
-axes[0].legend(fontsize=7, ncol=2)
-plt.tight_layout()
+fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8)
+plt.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
 net_final = {label: final_table([res]) for label, res in net_results.items()}
 rows = []
@@ -554,7 +563,7 @@ for lab, fin in net_final.items():
 # rotated (non-diagonal) Hessian shows it: random targets, unnormalized gradients, RMSProp on $B$ from a safe
 # gradient step $B_0 = I / (2\lambda_{\max})$.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels against meta-steps, log scale: left, the held-out loss after one step of the learned rule, which after an early spike settles below its start; right, the spectral radius of the repeated step, which keeps spiking above the dashed stability line at 1 throughout meta-training."}}
 g = gen(400)
 U, _ = torch.linalg.qr(torch.randn(cfg.pit_n, cfg.pit_p, generator=g))
 V, _ = torch.linalg.qr(torch.randn(cfg.pit_p, cfg.pit_p, generator=g))
@@ -593,7 +602,8 @@ ax1.set_xlabel("meta-step")
 ax1.set_ylabel("held-out loss after ONE step")
 ax1.set_title("what a T = 1 objective sees")
 ax2.semilogy(rho_k)
-ax2.axhline(1, color="gray", ls="--")
+ax2.axhline(1, color="gray", ls="--", label="radius 1 (stability limit)")
+ax2.legend(fontsize=8)
 ax2.set_xlabel("meta-step")
 ax2.set_ylabel("spectral radius of $I - 2BX^\\top X$")
 ax2.set_title("whether the step can be repeated (< 1)")
@@ -649,6 +659,9 @@ print(f"one meta-step, DCOM, p = {cfg.cost_p}, {cfg.cost_tasks} tasks: closed fo
 # solves and differentiates one conic program per task, where the closed form is a few elementwise tensor
 # operations (which also run on a GPU; diffcp does not). The program buys generality (constraints, non-quadratic
 # objectives), but for the unconstrained QPs of this chapter it is the same function computed slowly.
+# {doc}`../04-scq/scq` runs into the same cost with a constrained program and also trains without the conic
+# solver, but its cheaper substitute (a ridge solve and a simplex projection) is a relaxation, not the same
+# function.
 # `tests/benchmarks/bench_dco.py` measures the same ratio.
 #
 # ## At the thesis's scale

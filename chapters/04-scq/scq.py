@@ -121,7 +121,9 @@ run
 # $C$ and $Z$ enter a convex program, the layer is differentiable through the KKT conditions of (5.8), as in OptNet
 # {cite}`amos2017optnet`; `cvxpylayers` {cite}`agrawal2019dcl` does both the solve and the differentiation. The
 # decoder reads $Z_q$ itself, no straight-through estimator is needed, and every code with a nonzero weight gets a
-# gradient.
+# gradient. {doc}`../03-dco/dco` uses the same tool for another purpose: there the convex program is an optimizer's
+# update step, differentiated with respect to the program's parameters to meta-learn the update rule; here it is a
+# layer of the network, differentiated with respect to its inputs $Z$ and $C$.
 #
 # Four facts follow from the form of (5.8); we check the last three below (the first is how every solver here
 # is batched).
@@ -139,7 +141,7 @@ run
 # SCQ at two values of $\lambda$ (solved to high accuracy by a batched projected-gradient solver,
 # `scq_projected_gradient`, which we check against cvxpylayers below).
 
-# %%
+# %% mystnb={"image": {"alt": "Three heat maps of the quantization error over the plane for six codes (cyan dots), dark for zero and light for 1.5 or more. VQ is zero only at the codes and grows across each Voronoi cell; SCQ with lambda = 0.001 is zero on the whole convex hull of the codes and with lambda = 0.1 nearly so, and outside the hull the error grows with the distance to it."}, "figure": {"caption": "Quantization error in two dimensions for six codes: the nearest code (VQ) against soft convex quantization at $\\lambda = 0.1$ and $\\lambda = 0.001$.", "name": "fig-scq-quantization-error"}}
 g2 = torch.Generator().manual_seed(3)
 codes2 = torch.randn(6, 2, generator=g2, dtype=torch.float64)
 xs = torch.linspace(-2.5, 2.5, 121, dtype=torch.float64)
@@ -149,18 +151,21 @@ with torch.no_grad():
     for lam in (0.1, 1e-3):
         p, _ = scq_projected_gradient(grid, codes2, lam, iters=400)
         panels[f"SCQ, $\\lambda$ = {lam:g}"] = p @ codes2
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=True)
+fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharey=True)
 for ax, (title, zq) in zip(axes, panels.items()):
     err = (grid - zq).norm(dim=1).reshape(len(xs), len(xs))
     im = ax.imshow(err.numpy(), origin="lower", extent=(-2.5, 2.5, -2.5, 2.5), vmin=0, vmax=1.5, cmap="magma")
     ax.scatter(codes2[:, 0], codes2[:, 1], c="cyan", s=25, edgecolors="k", label="codes")
     ax.set_title(title)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
 fig.colorbar(im, ax=axes, label="quantization error $\\|z - z_q\\|$", shrink=0.85)
-axes[0].legend(loc="lower left")
+axes[0].legend(loc="lower left", fontsize=8)
 plt.show()
 
 # %% [markdown]
-# VQ's error is zero only at the codes and grows in every Voronoi cell. SCQ with a small $\lambda$ is exact on the
+# In {numref}`Figure %s <fig-scq-quantization-error>`, VQ's error is zero only at the codes and grows in every
+# Voronoi cell. SCQ with a small $\lambda$ is exact on the
 # whole convex hull of the codes (the dark polygon) and, outside it, its error is the distance to the hull. At the
 # thesis's $\lambda = 0.1$ the hull is no longer exactly reproduced: the penalty pulls the weights towards the
 # nearest code.
@@ -201,8 +206,10 @@ run.claim("exact SCQ never quantizes worse than VQ", all(r[2] for r in hull_rows
 # %% [markdown]
 # ## 3. The scalable relaxation, and how far it lands from (5.8)
 #
-# Interior-point solves are too slow for training (seconds for a few hundred vectors on a CPU). Algorithm 9 decouples
-# objective and constraints. Setting the gradient of the objective of (5.8) to zero,
+# Interior-point solves are too slow for training (seconds for a few hundred vectors on a CPU). The DCO programs of
+# {doc}`../03-dco/dco` meet the same cost but are unconstrained and have exact closed forms; (5.8) has constraints
+# and no closed form, so Algorithm 9 decouples objective and constraints. Setting the gradient of the objective of
+# (5.8) to zero,
 # $2C^\top(CP - Z) + 2\lambda(P - \widetilde P) = 0$, gives the unconstrained minimizer
 #
 # $$
@@ -344,7 +351,7 @@ for kind in cfg.methods:
 # %% [markdown]
 # Test reconstruction error during training (one line per seed), and reconstructions of the same test digits:
 
-# %%
+# %% mystnb={"image": {"alt": "Test reconstruction MSE against training step, log scale, one line per seed: the autoencoder without quantizer (black) is lowest, SCQ (green) next, and VQ (blue) and VQ with replacement (orange) highest and close together."}}
 fig, ax = plt.subplots(figsize=(7, 3.8))
 colors = {"ae": "k", "vq": "tab:blue", "vq_rep": "tab:orange", "scq": "tab:green"}
 for (kind, seed), h in hists.items():
@@ -353,9 +360,11 @@ for (kind, seed), h in hists.items():
 ax.set_yscale("log")
 ax.set_xlabel("training step")
 ax.set_ylabel("test reconstruction MSE")
-ax.legend()
+ax.set_title("digits autoencoders, one line per seed")
+ax.legend(fontsize=8)
 plt.show()
 
+# %% mystnb={"image": {"alt": "A grid of ten test digits (columns) in five rows: the input, then the reconstructions of the autoencoder without quantizer, VQ, VQ with replacement and SCQ. Every reconstruction is recognisable; the quantized ones are slightly blurrier than the unquantized one."}}
 show = x_test[:10]
 rows_img = [("input", show)]
 for kind in cfg.methods:

@@ -127,6 +127,12 @@ print("eq. 3.12, one conv with sum_i a_i T_i == sum_i a_i conv(x, T_i):",
 print("parameters of the bank + one layer:", bank.templates.numel(), "+", layer.coefficients.numel())
 
 # %% [markdown]
+# Relaxing a discrete choice into a continuous parameter that is trained with the weights is also how
+# {doc}`../06-continuous-sparsification/continuous-sparsification` learns which weights to keep (a sigmoid gate per
+# weight, sharpened into a step by a growing temperature) and {doc}`../07-smol/smol` how many bits each weight gets
+# (a real-valued precision, floored after training). Here nothing pushes $\alpha$ back to one-hot vectors during
+# training; the return to a discrete architecture is the folding of Section 6.
+#
 # ## 2. Shared wide residual networks
 #
 # The thesis applies soft sharing to the pre-activation Wide ResNet {cite}`zagoruyko2016wrn` WRN-$L$-$w$ on CIFAR.
@@ -337,19 +343,30 @@ display(Markdown("\n".join(lines)))
 for k in [None] + cfg.sweep_ks:
     run.metric(f"digits/lsm_offdiag/k={k}", mean_offdiagonal(lsms[k]))
 
-fig, axes = plt.subplots(1, len(lsms), figsize=(2.6 * len(lsms), 2.8))
+
+def show_lsm(ax, s, title):
+    """One layer similarity matrix in grey (white = 1), layers numbered from 1."""
+    im = ax.imshow(s.numpy(), vmin=0, vmax=1, cmap="gray")
+    ax.set_title(title, fontsize=10)
+    ticks = range(s.shape[0])
+    ax.set_xticks(ticks, [str(i + 1) for i in ticks], fontsize=7)
+    ax.set_yticks(ticks, [str(i + 1) for i in ticks], fontsize=7)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("layer")
+    return im
+
+
+# %% mystnb={"image": {"alt": "Five grey-scale 8 by 8 layer similarity matrices, white for 1. Unshared layers are dark off the diagonal (nearly orthogonal); with 8 templates the matrix is still mostly dark, with 4 and 2 templates increasingly light, and with 1 template entirely white: every pair of layers is the same up to scale."}, "figure": {"caption": "Layer similarity matrices of the eight stacked layers of the digits network (first seed), unshared and with k = 8, 4, 2 and 1 templates: the fewer the templates, the more alike the layers.", "name": "fig-soft-sharing-lsm"}}
+fig, axes = plt.subplots(1, len(lsms), figsize=(12, 3.3), layout="constrained")
 for ax, (k, s) in zip(axes, lsms.items()):
-    ax.imshow(s.numpy(), vmin=0, vmax=1, cmap="gray")
-    ax.set_title("unshared" if k is None else f"k = {k}", fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    im = show_lsm(ax, s, "unshared" if k is None else f"k = {k}")
+fig.colorbar(im, ax=axes, shrink=0.8, label="similarity")
 fig.suptitle("Layer similarity matrices (white = 1), first seed", fontsize=10)
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# *Figure: LSMs of the 8 stacked layers. Without sharing, similarity is $|\cos|$ between flattened weights
-# (Fig. 3.2, left, does the same); with sharing, eq. 3.13 on the coefficients.*
+# {numref}`Figure %s <fig-soft-sharing-lsm>` shows the LSMs of the 8 stacked layers. Without sharing, similarity is
+# $|\cos|$ between flattened weights (Fig. 3.2, left, does the same); with sharing, eq. 3.13 on the coefficients.
 #
 # Digits are easy, and every variant lands within a point or two of every other. That is the regime of the
 # thesis's SWRN 28-10-1 row: a network whose shared stack has a fraction of the parameters performs about as well
@@ -388,19 +405,16 @@ run.claim("mean off-diagonal LSM decreases as k grows", all(a < b for a, b in zi
 # $L^2$ entries, so the useful $\lambda$ depends on $L$. We train the $k = 8$ network, which has no pressure to share,
 # with $\lambda = 0.01$ (the thesis's value for its synthetic task) for as many epochs as the unregularized models:
 
-# %%
+# %% mystnb={"image": {"alt": "Two 8 by 8 layer similarity matrices for 8 templates: without the regularizer mostly dark off the diagonal, with lambda = 0.01 almost entirely white, so all eight layers are nearly the same up to scale."}}
 reg_models, reg_acc = {}, {}
 for seed in cfg.seeds:
     reg_models[seed], reg_acc[seed] = train(cfg.reg_k, seed, lam=cfg.reg_lam, epochs=cfg.reg_epochs)
 reg_off = [mean_offdiagonal(lsm_of(reg_models[s])) for s in cfg.seeds]
 free_off = mean_offdiagonal(lsms[cfg.reg_k])
-fig, axes = plt.subplots(1, 2, figsize=(5.6, 2.8))
+fig, axes = plt.subplots(1, 2, figsize=(6.5, 3.3))
 for ax, (title, s) in zip(axes, [(f"k = {cfg.reg_k}", lsms[cfg.reg_k]),
                                  (f"k = {cfg.reg_k}, $\\lambda$ = {cfg.reg_lam}", lsm_of(reg_models[s0]))]):
-    ax.imshow(s.numpy(), vmin=0, vmax=1, cmap="gray")
-    ax.set_title(title, fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    show_lsm(ax, s, title)
 plt.tight_layout()
 plt.show()
 display(Markdown(
@@ -536,7 +550,7 @@ print("positives per grid:", ys.flatten(1).sum(1).int().tolist())
 print("F1 of a perfect prediction, eq. 3.20 as printed vs with the factor 2:",
       f1_thesis(ys, ys), f1_score(ys, ys))
 
-# %%
+# %% mystnb={"image": {"alt": "Three 12 by 12 example grids, each with two blue query cells, scattered red obstacles and a band of yellow cells that lie on at least one shortest path between the queries."}}
 fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
 for ax, xi, yi in zip(axes, xs, ys):
     img = np.ones((12, 12, 3))
@@ -559,7 +573,7 @@ plt.show()
 # 1,000 training grids and 5 epochs per phase (the thesis: 32x32, $C = 32$, $L = 20$, 5,000 grids, 50 epochs). F1
 # is measured on held-out grids of the current phase at the end of each phase.
 
-# %%
+# %% mystnb={"image": {"alt": "Left: test F1 at the end of each curriculum phase (maximum query distance 2 to 10) for the CNN, the soft-shared SCNN and the SCNN with the recurrence regularizer, mean of the seeds; the three curves cross repeatedly between about 0.85 and 1. Centre and right: layer similarity matrices of the SCNN, dark off the diagonal, and of SCNN+R, all white."}}
 def bce(logits, target):
     return F.binary_cross_entropy_with_logits(logits, target)
 
@@ -589,7 +603,7 @@ for name, (k, lam) in variants.items():
             path_lsm[name, seed] = layer_similarity(net.alpha().detach()).cpu()
 
 mean_f1 = {name: np.mean([f1[name, s] for s in cfg.path_seeds], axis=0) for name in variants}
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.0), gridspec_kw={"width_ratios": [2, 1, 1]})
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), gridspec_kw={"width_ratios": [2, 1, 1]})
 for name in variants:
     axes[0].plot(cfg.path_phases, mean_f1[name], marker="o", label=name)
 axes[0].set_xlabel("maximum query distance of the phase")
@@ -598,10 +612,7 @@ axes[0].set_xticks(cfg.path_phases)
 axes[0].legend(fontsize=8)
 axes[0].set_title(f"mean of {len(cfg.path_seeds)} seeds", fontsize=10)
 for ax, name in zip(axes[1:], ["SCNN", "SCNN+R"]):
-    ax.imshow(path_lsm[name, cfg.path_seeds[0]].numpy(), vmin=0, vmax=1, cmap="gray")
-    ax.set_title(f"LSM, {name}", fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    show_lsm(ax, path_lsm[name, cfg.path_seeds[0]], f"LSM, {name}")
 plt.tight_layout()
 plt.show()
 display(Markdown("| model | " + " | ".join(f"d <= {d}" for d in cfg.path_phases) + " |\n|---|"

@@ -165,22 +165,25 @@ run.claim("erratum: the printed arctan family does not tend to H; 2/pi does",
           thesis="(1/2)(1 + (pi/2) arctan(beta s)) printed", ours=f"printed form overshoots by {lims['arctan_as_printed']:.4f}")
 
 # %% [markdown]
-# Plotting the families at a few temperatures shows the continuation: at $\beta = 1$ the gate is nearly linear
+# Plotting the families at a few temperatures ({numref}`Figure %s <fig-continuous-sparsification-soft-step>`) shows
+# the continuation: at $\beta = 1$ the gate is nearly linear
 # around $s = 0$, by $\beta = 200$ (the thesis's $\beta_{\text{final}}$) it is a step for $|s| \gtrsim 0.03$.
 
-# %%
+# %% mystnb={"image": {"alt": "Two panels of gate value against s from -0.5 to 0.5. Left: sigma(beta*s) for beta = 1, 5, 25 and 200, from a nearly straight line through 0.5 to a sharp step at s = 0; right: five soft-step families at beta = 50, all step-like between 0 and 1 except the arctan form as printed, which runs from about -0.7 to about 1.7."}, "figure": {"caption": "The continuation behind CS: the gate $\\sigma(\\beta s)$ sharpens into the Heaviside step as the temperature $\\beta$ grows (left); the other soft-step families listed by the thesis at $\\beta = 50$, with the misprinted arctan form overshooting 1 (right).", "name": "fig-continuous-sparsification-soft-step"}}
 ss = torch.linspace(-0.5, 0.5, 801)
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for beta in (1, 5, 25, 200):
     axes[0].plot(ss, cs.soft_step(ss, beta), label=fr"$\beta$={beta}")
 axes[0].set_title(r"$\sigma(\beta s)$ as $\beta$ grows")
 axes[0].set_xlabel("$s$")
+axes[0].set_ylabel(r"gate $\sigma(\beta s)$")
 axes[0].legend(fontsize=8)
 for kind in ("sigmoid", "erf", "power", "arctan", "arctan_as_printed"):
     axes[1].plot(ss, cs.soft_step(ss, 50.0, kind), label=kind)
 axes[1].axhline(1, color="gray", lw=0.5)
 axes[1].set_title(r"the listed families at $\beta$=50")
 axes[1].set_xlabel("$s$")
+axes[1].set_ylabel(r"gate $\hat b(\beta, s)$")
 axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
@@ -226,6 +229,14 @@ print("strict gap (4.14):", min_of_limit > max(limit_of_min))
 # $\partial \sigma(\beta s)/\partial s = \beta\, \sigma(\beta s)(1 - \sigma(\beta s))$: at most $\beta/4$ at
 # $s = 0$, but vanishing fast away from it as $\beta$ grows. Mask learning therefore freezes itself as the round
 # ends, which is what makes the final rounding harmless.
+#
+# {doc}`../07-smol/smol` relaxes another discrete choice, the number of bits of each weight, with a similar
+# parameterization: a real $s$ per weight passed through a sigmoid, $\sigma(s) = 2^{1-p}$ (the half-width of the noise
+# added to that weight during training), and a $\lambda$-weighted penalty that pushes towards fewer bits. SMOL has no
+# temperature, though: its relaxation is never sharpened towards integers during training; the precisions are
+# floored once after training, and straight-through fine-tuning at those precisions absorbs the rounding.
+# ({doc}`../05-soft-sharing/soft-sharing` relaxes a layer's choice of weight tensor in the same way, also without a
+# temperature.)
 #
 # `cs.ContinuousSparsifier` attaches a `SoftMask` to chosen layers through `torch.nn.utils.parametrize`: the model
 # is not rewritten, `layer.weight` simply becomes $\sigma(\beta s) \odot \theta$. By default every `Linear`/`Conv2d`
@@ -387,7 +398,7 @@ def gen(seed: int) -> torch.Generator:
 # * **CS**: one round of Alg. 1 for `cfg.oneshot_epochs` epochs, then $m = H(s)$ and the same fine-tuning as MP.
 #   Its sparsity is set by $s_{\text{init}}$ (at $\lambda = 10^{-8}$) and by $\lambda$ (at $s_{\text{init}} = -0.1$).
 
-# %%
+# %% mystnb={"image": {"alt": "Test accuracy after fine-tuning against the weights remaining (log axis) for one-shot magnitude pruning (blue), gradual magnitude pruning (orange) and CS (purple squares), every seed, with dashed lines at the dense accuracy minus 2 points: MP falls below those lines once fewer than about 5 percent of the weights remain, while GMP and CS stay near or above them down to about 1 percent and below."}}
 pre, ft = spec(cfg.oneshot_epochs), spec(cfg.finetune_epochs, lr=cfg.finetune_lr, milestones=[])
 total_spec = spec(cfg.oneshot_epochs + cfg.finetune_epochs)
 oneshot = {}
@@ -428,7 +439,7 @@ ax.set_xlabel("weights remaining (%) of the prunable layers")
 ax.set_ylabel("test accuracy (%) after fine-tuning")
 ax.set_ylim(max(0, ax.get_ylim()[0]), 100)
 ax.set_title("One-shot pruning, digits MLP (dashed: dense - 2 points, per seed)")
-ax.legend()
+ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
@@ -470,7 +481,7 @@ run.claim("one-shot: CS's sparsest-within-2-points exceeds MP's by >= 3 points o
 # * **CS** (Alg. 2): `cfg.cs_rounds` rounds for each $s_{\text{init}}$ in `cfg.cs_s_inits`, no rewinding between
 #   rounds; after each round the hard mask is read and re-trained from $\hat\theta$ exactly like an IMP ticket.
 
-# %%
+# %% mystnb={"image": {"alt": "One panel per seed of ticket test accuracy against the weights remaining, on a log axis running from 100 percent down to below 1 percent: IMP (blue) and IMP-C (red) over their rounds, faint purple lines for single CS runs and green triangles for the CS tickets after the last round, which spread from about 100 percent to below 1 percent after 5 rounds. All stay within about two points of the dense accuracy (dashed) until the sparsest tickets."}}
 tickets = {}
 for seed in seeds:
     g = gen(seed)
@@ -497,7 +508,8 @@ for ax, seed in zip(axes[0], seeds):
                 label=meth)
     for s0, res in t["CS"].items():
         ax.plot([100 * k.remaining for k in res.tickets], [100 * k.accuracy for k in res.tickets], "s-", ms=3,
-                color="tab:purple", alpha=0.35 + 0.1 * cfg.cs_s_inits.index(s0) / max(len(cfg.cs_s_inits), 1))
+                color="tab:purple", alpha=0.35 + 0.1 * cfg.cs_s_inits.index(s0) / max(len(cfg.cs_s_inits), 1),
+                label=r"CS, one run per $s_{init}$" if s0 == cfg.cs_s_inits[0] else None)
     last = [res.tickets[-1] for res in t["CS"].values()]
     ax.plot([100 * k.remaining for k in last], [100 * k.accuracy for k in last], "g^--", ms=6,
             label=f"CS after round {cfg.cs_rounds}")
@@ -506,8 +518,8 @@ for ax, seed in zip(axes[0], seeds):
     ax.invert_xaxis()
     ax.set_title(f"seed {seed}")
     ax.set_xlabel("weights remaining (%)")
-axes[0][0].set_ylabel("ticket test accuracy (%)")
-axes[0][0].legend(fontsize=8)
+    ax.set_ylabel("ticket test accuracy (%)")
+    ax.legend(fontsize=8)
 lo = min(100 * k.accuracy for s in seeds for k in tickets[s]["IMP"])
 axes[0][0].set_ylim(max(lo - 2, 0), 100)
 plt.tight_layout()
@@ -614,7 +626,7 @@ run.claim("best CS ticket at <= 1 % is no worse than IMP's round-21 ticket minus
 # tuning". Our $s_{\text{init}}$ sweep comes from the ticket search above (weights remaining after each round);
 # $\lambda$ and $\beta_{\text{final}}$ get one round each at $s_{\text{init}} = -0.1$.
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels. Left: weights remaining (log scale) after each of five CS rounds for several values of s_init, falling with every round and ordered by s_init, from under 1 percent at -0.3 to all weights at +0.05. Centre and right: one round at s_init = -0.1, with bars for the weights remaining and a black line for accuracy; a larger beta_final keeps more weights and reaches higher accuracy, and lambda changes little up to 1e-6, then removes more weights at some cost in accuracy."}}
 hp = {"beta": {}, "lam": {}}
 for seed in seeds:
     for bfin in cfg.hp_beta_finals:
@@ -633,7 +645,7 @@ for seed in seeds:
                                                        layers=layer_filter(m) if layer_filter else None, generator=g)
         hp["lam"].setdefault(lam, []).append((sparsifier.remaining(), acc))
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 for s0 in cfg.cs_s_inits:
     rem = np.array([[k.remaining for k in tickets[s]["CS"][s0].tickets] for s in seeds])
     axes[0].plot(range(1, cfg.cs_rounds + 1), 100 * rem.mean(0), "o-", label=f"$s_{{init}}$={s0}")
@@ -641,19 +653,21 @@ axes[0].set_yscale("log")
 axes[0].set_xlabel("round")
 axes[0].set_ylabel("weights remaining (%)")
 axes[0].set_title(r"$s_{init}$ (ticket-search runs)")
-axes[0].legend(fontsize=7)
+axes[0].legend(fontsize=8)
 for ax, key, label in ((axes[1], "beta", r"$\beta_{final}$"), (axes[2], "lam", r"$\lambda$")):
     vals = list(hp[key])
     rem = [100 * np.mean([r for r, _ in hp[key][v]]) for v in vals]
     acc = [100 * np.mean([a for _, a in hp[key][v]]) for v in vals]
     xpos = np.arange(len(vals))
-    ax.bar(xpos, rem, color="tab:purple", alpha=0.6)
+    bars = ax.bar(xpos, rem, color="tab:purple", alpha=0.6)
     ax.set_xticks(xpos, [f"{v:g}" for v in vals])
-    ax.set_ylabel("weights remaining (%)")
+    ax.set_ylabel("weights remaining (%)", color="tab:purple")
     ax.set_xlabel(label)
     ax2 = ax.twinx()
-    ax2.plot(xpos, acc, "ko-")
+    (line,) = ax2.plot(xpos, acc, "ko-")
     ax2.set_ylabel("accuracy (%)")
+    ax.legend([bars, line], ["weights remaining", "accuracy"], fontsize=8, ncol=2, loc="upper center",
+              bbox_to_anchor=(0.5, -0.2))
     ax.set_title(f"one round, $s_{{init}}$={cfg.hp_s_init}")
 plt.tight_layout()
 plt.show()
@@ -694,7 +708,7 @@ display(Markdown("| $s_{init}$ | remaining after the last round (mean) | largest
 # accuracy, while SS fails beyond 50 % sparsity. Here every layer is masked, including the classifier, and CS uses
 # Adam on $s$ (as the thesis's Conv-6 runs, at a larger learning rate for our short runs).
 
-# %%
+# %% mystnb={"image": {"alt": "Test accuracy against sparsity for masks learned on frozen random weights: CS (purple) reaches higher accuracy at higher sparsity than the stochastic masks (green), which all lie below 50 percent sparsity."}}
 supermask = {"CS": [], "SS": []}
 for seed in seeds:
     for lam in cfg.sm_cs_lams:
@@ -721,7 +735,7 @@ for meth, c in (("CS", "tab:purple"), ("SS", "tab:green")):
 ax.set_xlabel("sparsity (%)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_title(f"Supermasks on frozen random weights, {cfg.sm_epochs} epochs")
-ax.legend()
+ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 best = {meth: max(supermask[meth], key=lambda t: t[1]) for meth in supermask}

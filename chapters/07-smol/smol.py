@@ -159,6 +159,14 @@ run.claim("closed-form quantizer = nearest point of the enumerated grid", closed
           thesis="q maps w to the closest value representable with p bits", ours="equal on 20,000 weights, p = 1..8")
 
 # %% [markdown]
+# Zero-precision allocation is where SMOL meets pruning.
+# {doc}`../06-continuous-sparsification/continuous-sparsification` relaxes the keep-or-remove choice of each weight
+# much as SMOL relaxes its bit width: a real $s$ per weight through a sigmoid (a gate $\sigma(\beta s)$ there, the
+# noise half-width $\sigma(s) = 2^{1-p}$ here) and a $\lambda$-weighted penalty. But CS raises the temperature
+# $\beta$ during training until the gate is a step, so that rounding it at the end changes little. SMOL has no such
+# continuation: its precisions stay real-valued until the floor of section 1, the rounding gap is left to
+# fine-tuning, and its zeros come from a fixed rule applied after training, not from a learned gate.
+#
 # ## 3. Perturbation limits, in one and two dimensions
 #
 # Figure 5.1 of the thesis in one picture: a weight sits in a basin of the loss; noise of half-width $\delta$
@@ -166,7 +174,7 @@ run.claim("closed-form quantizer = nearest point of the enumerated grid", closed
 # penalty keeps widening $\delta$, the loss keeps it inside the basin, and the precision follows from where they
 # balance.
 
-# %%
+# %% mystnb={"image": {"alt": "Left: a flat-bottomed loss of one weight, flat between -0.3 and 0.3, with shaded noise intervals of half-width 0.15, 0.3 and 0.7 around w = 0; right: the expected loss under noise of half-width delta plus the bit penalty for lambda = 0.01 and 0.05, each minimized (dotted vertical lines) near delta = 0.35 to 0.4, where the noise starts to leave the flat bottom."}}
 def basin(w):  # a flat-bottomed 1-D loss: flat on [-0.3, 0.3], then rising
     return torch.relu(w.abs() - 0.3) ** 2 * 8
 
@@ -251,7 +259,7 @@ run.claim("learned precision = closed-form optimum on a separable quadratic",
           thesis="Fig. 5.2: precision grows with the curvature of each axis (picture only)",
           ours=f"max |p - p*| = {quad_gap:.3f} bits over h = 1..1000", value=quad_gap, min_scale="book")
 
-# %%
+# %% mystnb={"image": {"alt": "Left: the real-valued precision SMOL learns for each of four weights of a separable quadratic against training steps, each settling on its dotted closed-form optimum, higher for higher curvature h (about 5 bits at h = 1 up to about 10 at h = 1000). Right: loss contours of two of the weights with the learned noise box, wide along the flat axis and narrow along the steep one, and the fixed-point grid those precisions allow."}}
 trace = np.array(trace)
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
 steps = np.linspace(0, cfg.quad_steps, len(trace))
@@ -370,8 +378,8 @@ for ld in cfg.lam_d:
 display(Markdown("\n".join(table) + f"\n\n*Means over seeds {list(cfg.seeds)}; 540 test images (one image = "
                  "0.19 points).*"))
 
-# %%
-fig, ax = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+# %% mystnb={"image": {"alt": "Two panels of test error (percent) against average bits per parameter, before and after fine-tuning. Before, SMOL (blue) and SMOL with ZPA (green) lie well below uniform k-bit quantization (grey) and below the same precisions shuffled (red crosses) at low bit widths; after, every curve lies within one to two points of full precision (dotted line)."}, "figure": {"caption": "SMOL on the digits MLP: test error against average bits per parameter for SMOL, SMOL with zero-precision allocation (SMOL*) and uniform k-bit quantization, before (left) and after (right) fine-tuning; small dots are single seeds.", "name": "fig-smol-digits"}}
+fig, ax = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 for a, when in zip(ax, ["before", "after"]):
     ub = [k for k in cfg.uniform_bits]
     a.plot(ub, [100 * mean(uniform, f"err_u{k}_{when}") for k in ub], "s--", color="gray", label="uniform k-bit")
@@ -387,14 +395,14 @@ for a, when in zip(ax, ["before", "after"]):
                [100 * mean(results[ld], "err_shuffled_before") for ld in cfg.lam_d], "x:", color="tab:red",
                label="SMOL, precisions shuffled")
     a.axhline(100 * fp_err, color="k", lw=0.8, ls=":", label="full precision")
-    a.set(xlabel="average bits per parameter", title=f"{when} fine-tuning")
-ax[0].set_ylabel("test error %")
-ax[0].legend(fontsize=8)
+    a.set(xlabel="average bits per parameter", ylabel="test error %", title=f"{when} fine-tuning")
+    a.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Reading the figure: before fine-tuning, SMOL's precisions are worth much more than the same number of bits
+# Reading {numref}`Figure %s <fig-smol-digits>`: before fine-tuning, SMOL's precisions are worth much more than
+# the same number of bits
 # spent uniformly, and much more than the same precisions shuffled among the weights of each layer. Fine-tuning
 # closes most gaps on a task this small: every curve ends up within a point or so of full precision. ZPA moves
 # the SMOL curve left by about half a bit at no cost in accuracy (it even helps: zeroing the small weights is
@@ -471,15 +479,14 @@ run.claim("SMOL beats uniform 2-bit at fewer bits (before fine-tuning)", bool(be
 # disguise. The thesis's per-layer picture (Figure 5.6, SMOL-L on ResNet-20) has the first convolution and the
 # final linear layer at much higher precision than the rest.
 
-# %%
+# %% mystnb={"image": {"alt": "One histogram per weight matrix of the digits MLP of the learned bits per weight, with the layer's mean in the title: the two large hidden matrices mostly get 1 to 3 bits, the small classifier matrix is spread over 1 to 5 bits and has the highest mean."}}
 prec = results[ld2][0]["precisions"]
 names = list(prec)
 fig, ax = plt.subplots(1, len(names), figsize=(3.4 * len(names), 2.8), sharey=True)
 for a, n in zip(np.atleast_1d(ax), names):
     p = prec[n].flatten().numpy()
     a.hist(p, bins=np.arange(-0.5, p.max() + 1.5), rwidth=0.8)
-    a.set(title=f"{n}: mean {p.mean():.2f} bits", xlabel="bits")
-np.atleast_1d(ax)[0].set_ylabel("weights")
+    a.set(title=f"{n}: mean {p.mean():.2f} bits", xlabel="bits", ylabel="weights")
 plt.tight_layout()
 plt.show()
 layer_means = {ld: {n: float(np.mean([r["precisions"][n].float().mean() for r in results[ld]])) for n in names}
@@ -577,7 +584,7 @@ if cfg.cnn_seeds:
 # the bits per parameter change a lot while precision training gets fewer than about 250 epochs and then settle
 # near 2.5 bpp. Here the total budget is fixed and the fraction given to precision training varies (one seed).
 
-# %%
+# %% mystnb={"image": {"alt": "Bits per parameter (blue, left axis) and test error after fine-tuning (orange, right axis) against the number of precision-training epochs out of a fixed total: the more epochs go to precision training, the fewer bits SMOL ends with, and the test error rises slowly as the fine-tuning share shrinks."}}
 split_rows = []
 ld_split = ld2
 for frac in cfg.split_fracs:
@@ -588,12 +595,15 @@ for frac in cfg.split_fracs:
                          shuffle=False, weights=quantized_names(model), generator=gen,
                          **{**common, "precision_epochs": t1, "finetune_epochs": cfg.split_total - t1})
     split_rows.append((t1, r["bpp"], r["err_after"]))
-fig, ax = plt.subplots(figsize=(5, 3.2))
-ax.plot([t for t, _, _ in split_rows], [b for _, b, _ in split_rows], "o-", color="tab:blue")
-ax.set(xlabel=f"precision-training epochs (of {cfg.split_total})", ylabel="bpp", title=f"λd = {ld_split:g}")
+fig, ax = plt.subplots(figsize=(6.5, 4))
+(l1,) = ax.plot([t for t, _, _ in split_rows], [b for _, b, _ in split_rows], "o-", color="tab:blue")
+ax.set(xlabel=f"precision-training epochs (of {cfg.split_total})", title=f"λd = {ld_split:g}")
+ax.set_ylabel("bpp", color="tab:blue")
 ax2 = ax.twinx()
-ax2.plot([t for t, _, _ in split_rows], [100 * e for _, _, e in split_rows], "s--", color="tab:orange")
+(l2,) = ax2.plot([t for t, _, _ in split_rows], [100 * e for _, _, e in split_rows], "s--", color="tab:orange")
 ax2.set_ylabel("test error after FT %", color="tab:orange")
+ax.legend([l1, l2], ["bits per parameter", "test error after fine-tuning"], fontsize=8, ncol=2,
+          loc="upper center", bbox_to_anchor=(0.5, -0.2))
 plt.tight_layout()
 plt.show()
 

@@ -86,6 +86,11 @@ run
 # exponential-moving-average momentum (eq. 6.8). SGD is therefore a special case of Adam, and a comparison that fixes
 # Adam's $\epsilon$ at $10^{-8}$ compares SGD with one corner of a family that contains it.
 #
+# All of these methods keep per-coordinate state next to the weights: a momentum $m$ and, for the adaptive ones, a
+# second moment $v$. The zeroth-order fine-tuning methods of {doc}`../02-mezo-svrg/mezo-svrg` sit at the other
+# extreme, with no moment estimates and, in MeZO's case, not even a stored gradient, which is what lets them
+# fine-tune a model in the memory of inference.
+#
 # We check the limit numerically: train a small network for a few hundred steps with Adam at $\alpha=\gamma\epsilon$
 # and with EMA-momentum SGD at $\gamma$ (PyTorch's Adam corrects the bias of $m$, so the reference corrects it too),
 # and measure how far apart the final weights are. AvaGrad appears here already because the same limit holds for
@@ -152,12 +157,12 @@ run.claim("eps -> inf: Adam becomes SGD only with lr = gamma * eps",
 # this to **any** $\epsilon \ge 0$ and constant $\beta_2$: the problem is chosen after $\epsilon$. On $w \in [0,1]$
 # (with projection), let
 #
-# $$
+# \begin{equation}
 # f_s(w) = \begin{cases} \dfrac{C}{2} w^2 & \text{with probability } p = \dfrac{1+\delta}{C+1},\\[4pt]
 # -w & \text{otherwise,} \end{cases}
 # \qquad \nabla f(w) = pCw - (1-p), \qquad w^\star = \frac{1-p}{Cp}.
 # \tag{6.14}
-# $$
+# \end{equation}
 #
 # Most samples push $w$ towards 1 with gradient $-1$; a rare one pulls it back with gradient $Cw$. In expectation
 # the pull wins near $w=1$, where $\nabla f(1) = \delta > 0$. But Adam divides each gradient by $\sqrt{v_t}$, and
@@ -203,7 +208,7 @@ print("smallest C with (6.23) >= 0:", smallest_C)
 # take $\alpha_t = \alpha\,\epsilon_t$ so that the method tends to SGD. Each method sees the same sample sequence,
 # in several independent runs batched on the device.
 
-# %%
+# %% mystnb={"image": {"alt": "Running mean of the squared gradient against steps (log axis) on the counterexample, mean and range of the runs: Adam stays at 1 for the whole run, AMSGrad falls slowly from 1, and Delayed Adam and Adam with a growing epsilon fall towards 0."}}
 out = cx.run_methods(prob, steps=cfg.counter_steps, lr=cfg.counter_lr, beta2=0.99, eps=1e-8, w1=1.0,
                      seeds=cfg.counter_seeds, generator=torch.Generator().manual_seed(SEED), device=dev,
                      record_every=max(cfg.counter_steps // 200, 1))
@@ -401,15 +406,17 @@ for name in ("adam", "avagrad"):
         for s in grid_seeds], axis=0)
 best = {k: tuning.best_lr_per_eps(v, cfg.grid_lrs) for k, v in grids.items()}
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+# %% mystnb={"image": {"alt": "Two heat maps of validation error over log10 learning rate (x) and log10 epsilon (y), dark for 20 percent or more and yellow for the lowest error, with red dots at each row's best learning rate. For Adam the low-error band bends into a diagonal at large epsilon, so its best learning rate moves by about four decades; for AvaGrad the band is nearly vertical, its best learning rate staying within about half a decade for epsilon from 1e-4 to 100 and moving right only at the smallest epsilons."}, "figure": {"caption": "Validation error on digits (%, mean over seeds, clipped at 20) of Adam (left) and AvaGrad (right) over the learning rate $\\alpha$ and $\\epsilon$; red dots mark the best learning rate for each $\\epsilon$.", "name": "fig-avagrad-grid"}}
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, (name, title) in zip(axes, [("adam", "Adam"), ("avagrad", "AvaGrad")]):
     grid_heatmap(ax, grids[name], cfg.grid_lrs, cfg.grid_eps, title=title, best_lrs=best[name])
+    for text in ax.get_legend().get_texts():
+        text.set_fontsize(8)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# *Figure: validation error (%, averaged over seeds, clipped at 20%) of Adam (left) and AvaGrad (right) over
-# learning rate and $\epsilon$; red dots mark each row's best learning rate.* The best learning rate per
+# {numref}`Figure %s <fig-avagrad-grid>` shows the whole grid for both optimizers. The best learning rate per
 # $\epsilon$ (after smoothing each row over neighbouring learning rates, since one validation image is 0.4 points):
 
 # %%
