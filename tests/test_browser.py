@@ -3,7 +3,8 @@
 Checks, on every page: no console errors or uncaught exceptions, no request that fails or leaves the site, every
 image loads and has real alt text, every internal link (and its #anchor) resolves, and every formula is typeset by
 MathJax without a TeX error.  Then: the search page finds "AvaGrad", the reproduction report lists every written
-chapter, every chapter has a captioned key figure and offers its notebook for download and launch.  Screenshots of
+chapter, every chapter has a captioned key figure and offers its notebook for download and launch, and the page has
+one search box and a menu button that works on a desktop and on a phone.  Screenshots of
 the landing page and of one chapter are saved to ``_build/test-artifacts/``.
 
 Chromium is Debian's (``make test`` installs it with apt where it can); Playwright's Python package drives it
@@ -227,14 +228,42 @@ def test_chapters_have_a_captioned_key_figure_and_launch_and_download(browser, s
     assert not problems, "\n".join(problems)
 
 
+def test_one_search_box_and_a_working_menu_on_desktop_and_phone(browser, server):
+    """The theme's own header stays out (sphinx-book-theme #986): one search box, and the menu button that is
+    visible is the one the theme's script drives (it collapses the sidebar on a desktop, opens a drawer on a phone)."""
+    for width, height in ((1280, 900), (400, 800)):
+        v = Visit(browser, server, "book/intro.html", width=width, height=height)
+        try:
+            p = v.page
+            assert p.locator(".search-button-field:visible").count() <= 1, width
+            assert p.locator("#pst-header").evaluate("h => h.getBoundingClientRect().height") == 0, width
+            toggle = p.locator(".primary-toggle:visible")
+            assert toggle.count() == 1, width
+            toggle.click()
+            if width >= 960:
+                p.wait_for_function("() => { const r = document.querySelector('#pst-primary-sidebar')"
+                                    ".getBoundingClientRect(); return r.right <= 0; }", timeout=5_000)
+            else:
+                p.wait_for_function("() => document.getElementById('pst-primary-sidebar-modal').open", timeout=5_000)
+                assert p.locator("#pst-primary-sidebar-modal a[href*='avagrad']").is_visible()
+            assert v.problems == [], v.problems
+        finally:
+            v.close()
+
+
 def test_screenshots_of_the_landing_page_and_a_chapter(browser, server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shots = {"landing.png": ("book/intro.html", True),
+    shots = {"landing.png": ("book/intro.html", False),  # the first screen a reader sees
+             "landing-full.png": ("book/intro.html", True),
              "chapter-avagrad.png": ("chapters/08-avagrad/avagrad.html", False)}
     for name, (path, full) in shots.items():
         v = Visit(browser, server, path)
         try:
-            v.page.screenshot(path=str(ARTIFACTS / name), full_page=full)
+            if full:  # a viewport as tall as the page: stitched captures misplace the sticky sidebar
+                h = v.page.evaluate("() => document.documentElement.scrollHeight")
+                v.page.set_viewport_size({"width": 1280, "height": h})
+                v.page.wait_for_timeout(300)
+            v.page.screenshot(path=str(ARTIFACTS / name))
         finally:
             v.close()
         data = (ARTIFACTS / name).read_bytes()
