@@ -251,30 +251,34 @@ def test_one_search_box_and_a_working_menu_on_desktop_and_phone(browser, server)
             v.close()
 
 
+def _png(name: str) -> None:
+    data = (ARTIFACTS / name).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name  # a real, non-blank picture
+
+
 def test_screenshots_of_the_landing_page_and_a_chapter(browser, server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shots = {"landing.png": ("book/intro.html", False),  # the first screen a reader sees
-             "landing-full.png": ("book/intro.html", True),
-             "chapter-avagrad.png": ("chapters/08-avagrad/avagrad.html", False)}
-    for name, (path, full) in shots.items():
-        v = Visit(browser, server, path)
-        try:
-            if full:  # a viewport as tall as the page: stitched captures misplace the sticky sidebar
-                h = v.page.evaluate("() => document.documentElement.scrollHeight")
-                v.page.set_viewport_size({"width": 1280, "height": h})
-                v.page.wait_for_timeout(300)
-            v.page.screenshot(path=str(ARTIFACTS / name))
-        finally:
-            v.close()
-        data = (ARTIFACTS / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name  # a real, non-blank picture
-    # the chapter's key figure as a reader sees it (size, labels, legend)
+    v = Visit(browser, server, "book/intro.html")
+    try:
+        v.page.screenshot(path=str(ARTIFACTS / "landing.png"))  # the first screen a reader sees
+        # a viewport as tall as the page: stitched full-page captures misplace the sticky sidebar
+        height = v.page.evaluate("() => document.documentElement.scrollHeight")
+        v.page.set_viewport_size({"width": v.page.viewport_size["width"], "height": height})
+        v.page.wait_for_timeout(300)
+        v.page.screenshot(path=str(ARTIFACTS / "landing-full.png"))
+    finally:
+        v.close()
+    _png("landing.png")
+    _png("landing-full.png")
+    # the chapter's first screen, then its key figure as a reader sees it (size, labels, legend)
     v = Visit(browser, server, "chapters/08-avagrad/avagrad.html")
     try:
+        v.page.screenshot(path=str(ARTIFACTS / "chapter-avagrad.png"))
         fig = v.page.locator("article figure").first
         fig.scroll_into_view_if_needed()
         fig.screenshot(path=str(ARTIFACTS / "figure-avagrad.png"))
         assert fig.bounding_box()["width"] >= 600
     finally:
         v.close()
+    _png("chapter-avagrad.png")
     print(f"screenshots in {ARTIFACTS}")
