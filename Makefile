@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m effcourse.notebooks book --scale book
+	$(PY) -m effcourse.book.notebooks book --scale book
 
 # The browser test (tests/test_browser.py) drives Debian's Chromium through Playwright's Python package.  Install it
 # where it is missing and we may (root with apt-get); otherwise say so: that test then skips, naming the reason.
@@ -46,10 +46,10 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters
 
 sync: $(STAMP)
-	$(PY) -m effcourse.notebooks sync
+	$(PY) -m effcourse.book.notebooks sync
 
 check: $(STAMP)
-	$(PY) -m effcourse.notebooks check
+	$(PY) -m effcourse.book.notebooks check
 
 bench: $(STAMP)
 	@for f in tests/benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -23,7 +23,7 @@ class SmokeRuns:
 
     def get(self, chapter_id: str):
         """(executed notebook, metrics path), or the exception the execution raised."""
-        from effcourse.notebooks import execute, find_chapter
+        from effcourse.book.notebooks import execute, find_chapter
 
         if chapter_id not in self._done:
             try:
@@ -34,7 +34,7 @@ class SmokeRuns:
         return self._done[chapter_id]
 
     def all(self) -> dict[str, object]:
-        from effcourse.notebooks import chapters
+        from effcourse.book.notebooks import chapters
 
         return {ch.id: self.get(ch.id) for ch in chapters(ROOT, written_only=True)}
 
@@ -52,7 +52,7 @@ def smoke_site(smoke_runs, tmp_path_factory) -> Path:
     """
     import os
 
-    from effcourse.notebooks import build_book
+    from effcourse.book.notebooks import build_book
 
     if os.environ.get("EFFCOURSE_TEST_SITE"):
         return Path(os.environ["EFFCOURSE_TEST_SITE"])

@@ -30,7 +30,7 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme and "make book" in readme
     make = (ROOT / "Makefile").read_text()
-    assert "torch==2.13.0" in make and "-n -W" not in make  # -W lives in effcourse.notebooks.build_book
+    assert "torch==2.13.0" in make and "-n -W" not in make  # -W lives in effcourse.book.notebooks.build_book
 
 
 def test_jupyter_book_is_v1_and_toc_lists_eight_chapters():

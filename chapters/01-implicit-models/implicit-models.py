@@ -62,10 +62,10 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from effcourse import Run
-from effcourse import blockwise as bw
-from effcourse import implicit as im
-from effcourse.data import digits, idx_dataset, standardize
-from effcourse.models import MLP
+from effcourse.core.data import digits, idx_dataset, standardize
+from effcourse.core.models import MLP
+from effcourse.implicit import blockwise as bw
+from effcourse.implicit import model as im
 
 run = Run("01-implicit-models", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg

@@ -50,8 +50,8 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from effcourse import spsa
-from effcourse.zo_functional import LeastSquares, digits_mlp, run_fo_sgd, run_mezo, run_mezo_svrg
+from effcourse.mezo import spsa
+from effcourse.mezo.batched import LeastSquares, digits_mlp, run_fo_sgd, run_mezo, run_mezo_svrg
 
 dev = run.device
 print(run)
@@ -169,22 +169,22 @@ run.claim("Lemmas 1-2 hold for a fixed shared direction", lemma1 < 1e-12 and lem
 # — a second copy of the model.  MeZO keeps an integer instead: a seed from which $z$ is regenerated whenever it is
 # needed.  Alg. 5 perturbs each parameter tensor in place, $\theta_i \leftarrow \theta_i + s\,\mu\, z_i$ with
 # $s \in \{+1, -2\}$: $+1$ moves to $\theta + \mu z$, $-2$ to $\theta - \mu z$, and a final $+1$ (implied, not listed)
-# comes back.  Reseeding and regenerating once more applies the update.  `effcourse.spsa.perturb_` does this on each
+# comes back.  Reseeding and regenerating once more applies the update.  `effcourse.mezo.spsa.perturb_` does this on each
 # tensor's own device and dtype, and even draws $z$ in chunks of $2^{20}$ numbers, so the only temporary is 4 MB
 # whatever the size of the largest weight matrix.
 #
 # Two consequences are worth checking.  The restore is exact only up to rounding (floating-point addition is not
 # associative), and because *every* change to the weights is "add a multiple of $z(\text{seed})$", the whole
 # fine-tuning run is described by a list of seeds and scalars — the thesis's **storage efficiency** argument: any
-# checkpoint can be rebuilt from the start point without a single forward pass.  `effcourse.zeroth_order.Trajectory`
+# checkpoint can be rebuilt from the start point without a single forward pass.  `effcourse.mezo.optim.Trajectory`
 # logs every such operation (including the perturb/restore cycles, so the replay performs the same floating-point
 # arithmetic) and `rebuild` replays it.
 
 # %%
-from effcourse.finetune import Encoded, finetune
-from effcourse.pretrained import CachedPrefix, load_classifier, trainable_parameters
-from effcourse.text_data import WordTokenizer, encode, sentiment_task, tsv_task
-from effcourse.zeroth_order import MeZOSVRG, Trajectory, rebuild
+from effcourse.mezo.finetune import Encoded, finetune
+from effcourse.mezo.optim import MeZOSVRG, Trajectory, rebuild
+from effcourse.mezo.pretrained import CachedPrefix, load_classifier, trainable_parameters
+from effcourse.mezo.text import WordTokenizer, encode, sentiment_task, tsv_task
 
 if cfg.lm_task == "generated":
     task = sentiment_task(cfg.lm_train, cfg.lm_test, seed=SEED)
@@ -267,7 +267,7 @@ run.claim("a trajectory of seeds and scalars rebuilds the fine-tuned weights exa
 # evaluates every sample on its own, one of MeZO-SVRG perturbs the whole batch at once.
 
 # %%
-from effcourse.zeroth_order import ZOSVRG
+from effcourse.mezo.optim import ZOSVRG
 
 ls_mod = LeastSquares(n=64, d=8, seed=SEED, dtype=torch.float32)
 lin = torch.nn.Linear(8, 1, bias=False)
@@ -665,7 +665,7 @@ run.metric("lm/svrg_final_loss", lm["MeZO-SVRG"].train_loss[-1])
 # each method adds.
 
 # %%
-from effcourse.memory import peak_memory_table
+from effcourse.mezo.memory import peak_memory_table
 
 mem = peak_memory_table(model=cfg.mem_model, batch_size=cfg.mem_batch, seq_len=cfg.mem_seq,
                         device="cuda" if dev.type == "cuda" else "cpu", parallel=2)

@@ -53,7 +53,7 @@ import torch
 from IPython.display import Markdown, display
 
 from effcourse import Run
-from effcourse.dco import (
+from effcourse.dco.layers import (
     DCOGeneralDescent,
     DCOGradient,
     DCOMomentum,
@@ -62,9 +62,8 @@ from effcourse.dco import (
     dco_gradient_problem,
     printed_problem,
 )
-from effcourse.dco_theory import best_fixed_general_descent, meta_curvature, optimal_general_descent, optimal_value
-from effcourse.meta import evaluate, meta_step_seconds, meta_train
-from effcourse.tasks import (
+from effcourse.dco.meta import evaluate, meta_step_seconds, meta_train
+from effcourse.dco.tasks import (
     BASELINES,
     LeastSquaresTasks,
     beverton_holt_tasks,
@@ -74,6 +73,7 @@ from effcourse.tasks import (
     shifted_least_squares_tasks,
     tune_baseline,
 )
+from effcourse.dco.theory import best_fixed_general_descent, meta_curvature, optimal_general_descent, optimal_value
 
 run = Run("03-dco", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
@@ -261,7 +261,7 @@ run.claim("cvxpylayers = closed form to 1e-5 (value and meta-gradient)", worst <
 #
 # by backpropagating through the $T$ unrolled steps (and through each convex program). Algorithm 7 does one
 # MetaOpt step per "epoch" over all $N$ tasks; Remark 14 allows a random minibatch of tasks per step instead. In
-# `effcourse.meta.meta_train` the tasks are evaluated as one batch (every task family in `effcourse.tasks` computes
+# `effcourse.dco.meta.meta_train` the tasks are evaluated as one batch (every task family in `effcourse.dco.tasks` computes
 # $N$ losses and $N$ gradients at once), `task_batch` gives Remark 14's minibatches, and `horizon=T > 1` keeps the
 # inner gradients on the graph (for $T > 1$, $G^{(t)}$ depends on $\phi$ through $\theta^{(t)}$).
 #

@@ -50,9 +50,9 @@ import torch
 from IPython.display import Markdown, display
 
 from effcourse import Run
-from effcourse.autoencoder import VQAutoencoder, evaluate_autoencoder, train_autoencoder
-from effcourse.data import cifar10, digits
-from effcourse.quantizers import (
+from effcourse.core.data import cifar10, digits
+from effcourse.scq.autoencoder import VQAutoencoder, evaluate_autoencoder, train_autoencoder
+from effcourse.scq.quantizers import (
     make_quantizer,
     nearest_code,
     scq_exact,
@@ -60,7 +60,7 @@ from effcourse.quantizers import (
     scq_projected_gradient,
     scq_ridge,
 )
-from effcourse.simplex import project_simplex, project_simplex_alternating
+from effcourse.scq.simplex import project_simplex, project_simplex_alternating
 
 run = Run("04-scq", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
@@ -99,7 +99,7 @@ run
 # * **Lossy lookup.** Each latent vector is represented by exactly one code, so the quantization error is at least the
 #   distance to the nearest code, however rich the codebook.
 #
-# `effcourse.quantizers` implements VQ, and VQ with **dead-code replacement** (the "VQVAE + Rep" baseline of the
+# `effcourse.scq.quantizers` implements VQ, and VQ with **dead-code replacement** (the "VQVAE + Rep" baseline of the
 # thesis: every 100 steps, codes not chosen since the last check are reset to random encoder outputs), behind one
 # interface: an `nn.Module` that takes $N \times F \times H \times W$ encoder outputs and returns the decoder's input,
 # the quantizer's loss terms, and the $n \times K$ code weights ($n = NHW$) from which usage is measured.
@@ -228,7 +228,7 @@ run.claim("exact SCQ never quantizes worse than VQ", all(r[2] for r in hull_rows
 #   Sorting is not even needed: Michelot's iteration {cite}`michelot1986finite` starts from
 #   $\theta = (\mathbf 1^\top v - 1)/K$ and repeats $\theta \leftarrow (\sum_{v_i > \theta} v_i - 1)/|\{i : v_i > \theta\}|$;
 #   $\theta$ only grows, the set above it only shrinks, and it stops at the exact threshold after a few batched
-#   masked sums. `effcourse.simplex.project_simplex` has both (`method="sort"` or `"threshold"`, the default); they
+#   masked sums. `effcourse.scq.simplex.project_simplex` has both (`method="sort"` or `"threshold"`, the default); they
 #   agree to rounding, gradients included.
 # * **Even the exact projection of $P_{\text{ridge}}$ is not $P^\star$.** Completing the square, the objective of
 #   (5.8) for one column is $(p - p_{\text{ridge}})^\top A (p - p_{\text{ridge}}) + \text{const}$ with
@@ -580,7 +580,7 @@ if SCALE != "smoke":
 # With `SCALE = "full"` (CIFAR-10's python batches under `$EFFCOURSE_DATA/cifar10`, and a GPU) the same cells train
 # the thesis's CIFAR-10 configuration: $32\times32 \to 16\times16$ latents, the architecture above with three input
 # channels, 19,550 steps of batch 128 (50 epochs), five seeds. GTSRB ($48\times48$, 10,450 steps) needs a loader
-# that `effcourse.data` does not have. The thesis's numbers (Table 5.1):
+# that `effcourse.core.data` does not have. The thesis's numbers (Table 5.1):
 #
 # | method | CIFAR-10 MSE (1e-3) | quant error | perplexity | ms | GTSRB MSE (1e-3) | quant error | perplexity | ms |
 # |---|---|---|---|---|---|---|---|---|

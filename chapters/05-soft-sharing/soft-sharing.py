@@ -48,10 +48,18 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from effcourse import Run
-from effcourse.data import cifar10, digits
-from effcourse.models import WideResNet, count_parameters
-from effcourse.shortest_path import PathCNN, curriculum, f1_score, f1_thesis, sample_paths
-from effcourse.soft_sharing import (
+from effcourse.core.data import cifar10, digits, random_crop_flip
+from effcourse.core.models import WideResNet, count_parameters
+from effcourse.core.train import evaluate, fit
+from effcourse.soft_sharing.shortest_path import PathCNN, curriculum, f1_score, f1_thesis, sample_paths
+from effcourse.soft_sharing.swrn import (
+    SWRN,
+    FoldedResidualCNN,
+    SharedResidualCNN,
+    swrn_parameter_count,
+    train_classifier,
+)
+from effcourse.soft_sharing.templates import (
     SConv2d,
     TemplateBank,
     fold_network,
@@ -66,8 +74,6 @@ from effcourse.soft_sharing import (
     stack_coefficients,
     weight_similarity,
 )
-from effcourse.swrn import SWRN, FoldedResidualCNN, SharedResidualCNN, swrn_parameter_count, train_classifier
-from effcourse.train import evaluate, fit, random_crop_flip
 
 run = Run("05-soft-sharing", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg

@@ -33,7 +33,7 @@
 # 6. What the three hyperparameters do, and supermasks on frozen weights (CS against stochastic masks).
 #
 # Everything runs on scikit-learn's 8x8 digits with a small MLP; the thesis's CIFAR-10 networks are in
-# `effcourse.sparse_models` for the `full` configuration.
+# `effcourse.sparsification.models` for the `full` configuration.
 
 # %% tags=["parameters"]
 import os
@@ -51,12 +51,11 @@ import torch
 from IPython.display import Markdown, display
 
 from effcourse import Run
-from effcourse import pruning as pr
-from effcourse import sparsification as cs
-from effcourse.data import cifar10, digits
-from effcourse.models import MLP
-from effcourse.sparse_models import ResNet20, sparsifiable_layers
-from effcourse.train import random_crop_flip
+from effcourse.core.data import cifar10, digits, random_crop_flip
+from effcourse.core.models import MLP, ResNet20
+from effcourse.sparsification import cs
+from effcourse.sparsification import pruning as pr
+from effcourse.sparsification.models import sparsifiable_layers
 
 run = Run("06-continuous-sparsification", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
@@ -795,7 +794,7 @@ display(Markdown("\n".join([
 #
 # ## 10. The thesis's scale
 #
-# The `full` configuration documents the thesis's protocol: ResNet-20 on CIFAR-10 (`effcourse.sparse_models`, with
+# The `full` configuration documents the thesis's protocol: ResNet-20 on CIFAR-10 (`effcourse.sparsification.models`, with
 # the VGG-16 variant and Conv-6 beside it, and `sparsifiable_layers` masking every 3x3 convolution but not the 1x1
 # shortcuts or the classifier), 85-epoch rounds at learning rate 0.1 with drops at epochs 56 and 71, IMP for 30
 # rounds, CS for 5 rounds at 11 values of $s_{\text{init}} \in [-0.3, 0.3]$, 3 seeds, no mask learning-rate

@@ -50,11 +50,11 @@ from IPython.display import Markdown, display
 from torch import nn
 
 from effcourse import Run
-from effcourse import quantization as qz
-from effcourse import smol as sm
-from effcourse.data import cifar10, digits
-from effcourse.models import MLP, ResNet20, SmallCNN
-from effcourse.train import evaluate, fit, random_crop_flip
+from effcourse.core.data import cifar10, digits, random_crop_flip
+from effcourse.core.models import MLP, ResNet20, SmallCNN
+from effcourse.core.train import evaluate, fit
+from effcourse.smol import fixed_point as qz
+from effcourse.smol import smol as sm
 
 run = Run("07-smol", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
@@ -120,7 +120,7 @@ print("floor / round of p at s = 0 (p = 2 exactly):", sm.integer_precision(torch
 # $\{\pm 0.25, \pm 0.75, \pm 1.25, \pm 1.75\}$: the $p$-bit grid is the $2^p$ odd multiples of $2^{1-p}$. Its cells
 # have width $\Delta = 2^{2-p}$, so the nearest grid point is $q(w, p) = (\lfloor w / \Delta \rfloor + \tfrac12)
 # \Delta$, clipped to $\pm(2 - 2^{1-p})$, and the rounding error is at most $2^{1-p} = \sigma(s)$: exactly the
-# half-width of the training noise. `effcourse.quantization.quantize` implements this closed form, vectorized
+# half-width of the training noise. `effcourse.smol.fixed_point.quantize` implements this closed form, vectorized
 # over one precision per weight; below it is compared with the grid built by enumerating every bit string.
 #
 # The grid has no zero. **Zero-precision allocation** (5.2.4) adds one: define $q(w, 0) = 0$ and give a weight
@@ -701,7 +701,7 @@ print(f"power ratio {power:.3f}, latency ratio {latency:.3f}, energy ratio {powe
 # the thesis's CIFAR-10 protocol: 350 epochs of precision training and 300 of fine-tuning, SGD with momentum 0.9
 # from learning rate 0.1 divided by 10 (assumed) at epochs 250, 500 and 600, batch 128, weight decay $10^{-4}$,
 # crops and flips, Adam at $10^{-3}$ on $s$, $p_\text{init} = 8$, BatchNorm and 1x1 shortcuts in full precision.
-# The model is the thesis's ResNet-20 (`effcourse.models.ResNet20`). Thesis Table 5.1 (ResNet-20, CIFAR-10, full-precision activations), to compare against:
+# The model is the thesis's ResNet-20 (`effcourse.core.models.ResNet20`). Thesis Table 5.1 (ResNet-20, CIFAR-10, full-precision activations), to compare against:
 #
 # | method | granularity | bpp (ratio) | test acc % |
 # |---|---|---|---|

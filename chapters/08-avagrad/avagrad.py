@@ -46,13 +46,13 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from effcourse import Run, tuning
-from effcourse import counterexample as cx
-from effcourse.data import cifar10, digits, holdout
-from effcourse.models import MLP, WideResNet
-from effcourse.optim import AvaGrad, DelayedAdam, EMAMomentumSGD, make_optimizer
-from effcourse.plotting import grid_heatmap
-from effcourse.train import fit, random_crop_flip
+from effcourse import Run
+from effcourse.avagrad import AvaGrad, DelayedAdam, EMAMomentumSGD, make_optimizer, tuning
+from effcourse.avagrad import counterexample as cx
+from effcourse.core.data import cifar10, digits, holdout, random_crop_flip
+from effcourse.core.models import MLP, WideResNet
+from effcourse.core.plotting import grid_heatmap
+from effcourse.core.train import fit
 
 run = Run("08-avagrad", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
@@ -279,7 +279,7 @@ run.claim("bound (6.23) is positive at the thesis's example", cx.adam_drift_boun
 # $$
 #
 # with $d$ the number of parameters: the normalized $\eta$ has root-mean-square 1, so $\alpha$ is measured in the
-# units of SGD's learning rate whatever $\epsilon$ is. `effcourse.optim.AvaGrad` implements exactly this (no bias
+# units of SGD's learning rate whatever $\epsilon$ is. `effcourse.avagrad.AvaGrad` implements exactly this (no bias
 # correction; a multi-tensor `foreach` path and a per-parameter path that agree; `AvaGradW` adds decoupled weight
 # decay {cite}`loshchilov2019adamw`).
 #

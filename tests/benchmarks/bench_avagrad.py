@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from effcourse.optim import AvaGrad
+from effcourse.avagrad import AvaGrad
 
 
 def _params(total: int, device: str) -> list[torch.Tensor]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from effcourse.dco import DCOGeneralDescent, DCOGradient, DCOMomentum
-from effcourse.meta import meta_step_seconds
-from effcourse.tasks import least_squares_tasks
+from effcourse.dco.layers import DCOGeneralDescent, DCOGradient, DCOMomentum
+from effcourse.dco.meta import meta_step_seconds
+from effcourse.dco.tasks import least_squares_tasks
 
 
 def main(quick: bool = False) -> dict[str, float]:

@@ -17,12 +17,12 @@ import torch.nn.functional as F
 
 def _model(quick: bool):
     if quick:
-        from effcourse.memory import _mlp
+        from effcourse.mezo.memory import _mlp
 
         model = _mlp().eval()
         x = torch.randn(64, 1024)
         return "mlp", model, (lambda: model(x)), 64
-    from effcourse.pretrained import load_classifier
+    from effcourse.mezo.pretrained import load_classifier
 
     try:
         model, _ = load_classifier("minilm")
@@ -37,8 +37,8 @@ def _model(quick: bool):
 
 
 def main(quick: bool = False) -> dict[str, float]:
-    from effcourse.memory import peak_memory_table
-    from effcourse.zeroth_order import MeZO
+    from effcourse.mezo.memory import peak_memory_table
+    from effcourse.mezo.optim import MeZO
 
     name, model, forward, b = _model(quick)
     y = torch.zeros(b, dtype=torch.long)

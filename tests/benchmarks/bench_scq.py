@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from effcourse.quantizers import make_quantizer
+from effcourse.scq.quantizers import make_quantizer
 
 
 def _time_fwd_bwd(q: torch.nn.Module, z: torch.Tensor, device: str) -> float:

@@ -12,7 +12,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from effcourse.soft_sharing import SConv2d, TemplateBank
+from effcourse.soft_sharing.templates import SConv2d, TemplateBank
 
 
 def _time(fn, repeats: int) -> float:

@@ -1,0 +1,56 @@
+"""The optimizers of the thesis's comparison (Savarese 2025, Table 6.1) behind one constructor.
+
+torch.optim provides SGD, Adam, AMSGrad, AdamW and RAdam; AdaBound, AdaShift and AdaBelief come from the
+``pytorch-optimizer`` package (a maintained implementation, rather than a hand-written copy here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from .optim import AvaGrad, AvaGradW
+
+__all__ = ["OPTIMIZERS", "make_optimizer"]
+
+OPTIMIZERS = ("sgd", "adam", "amsgrad", "adamw", "radam", "adabound", "adashift", "adabelief", "avagrad", "avagradw")
+# epsilon each method is run with when eps is not tuned (torch's or the package's default; AvaGrad's thesis value)
+DEFAULT_EPS = {"adam": 1e-8, "amsgrad": 1e-8, "adamw": 1e-8, "radam": 1e-8, "adabound": 1e-8, "adashift": 1e-10,
+               "adabelief": 1e-16, "avagrad": 0.1, "avagradw": 0.1, "sgd": None}
+
+
+def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, eps: float | None = None,
+                   weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
+    """Build optimizer ``name`` (one of :data:`OPTIMIZERS`).
+
+    SGD uses Nesterov momentum (the thesis's baseline); ``eps`` defaults to :data:`DEFAULT_EPS`.
+    AdamW and AvaGradW decouple ``weight_decay``; the others add it to the gradient (L2).
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"name must be one of {OPTIMIZERS}; got {name!r}")
+    eps = DEFAULT_EPS[name] if eps is None else eps
+    params = list(params)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
+    if name in ("adam", "amsgrad"):
+        return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                amsgrad=name == "amsgrad")
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    if name == "radam":
+        return torch.optim.RAdam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    if name == "avagrad":
+        return AvaGrad(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
+    if name == "avagradw":
+        return AvaGradW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
+    import pytorch_optimizer as po
+
+    if name == "adabound":
+        return po.AdaBound(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, weight_decouple=False)
+    if name == "adabelief":
+        return po.AdaBelief(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, weight_decouple=False)
+    if weight_decay:
+        raise ValueError("adashift (pytorch-optimizer) has no weight_decay; pass weight_decay=0")
+    return po.AdaShift(params, lr=lr, betas=betas, eps=eps)

@@ -1,0 +1,201 @@
+"""VQ-VAE-type autoencoders with a pluggable quantization bottleneck, their training loop and test metrics.
+
+The architecture follows the classic VQ-VAE encoder/decoder that Gautam (2024), section 5.4 / Table 5.3 uses
+for CIFAR-10 and GTSRB: strided convolutions down to the latent grid, a 3x3 convolution, a stack of residual
+blocks, a 1x1 convolution to the code dimension ``F``; the decoder mirrors it with transposed convolutions.
+With one stride-2 stage, 32 conv channels, 16 residual channels and 2 residual blocks it is the thesis's
+CIFAR-10 model (32x32 -> 16x16 latents); the same class on 8x8 digits gives 4x4 latents.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.train import batches
+from .quantizers import QuantizerOutput, codes_used, perplexity
+
+__all__ = ["AEHistory", "ResidualStack", "VQAutoencoder", "evaluate_autoencoder", "train_autoencoder"]
+
+
+class ResidualStack(nn.Module):
+    """``blocks`` residual blocks ``x + conv1x1(relu(conv3x3(relu(x))))`` and a final ReLU."""
+
+    def __init__(self, channels: int, res_channels: int, blocks: int, device: str | torch.device = "cpu"):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.ReLU(), nn.Conv2d(channels, res_channels, 3, padding=1, device=device),
+                          nn.ReLU(),
+                          nn.Conv2d(res_channels, channels, 1, device=device))
+            for _ in range(blocks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for b in self.blocks:
+            x = x + b(x)
+        return F.relu(x)
+
+
+@dataclass
+class AEOutput:
+    x_hat: torch.Tensor
+    z_e: torch.Tensor
+    q: QuantizerOutput | None
+
+    @property
+    def quant_loss(self) -> torch.Tensor:
+        return self.q.loss if self.q is not None else self.x_hat.new_zeros(())
+
+
+class VQAutoencoder(nn.Module):
+    """Encoder, quantizer, decoder.  ``quantizer=None`` gives the non-quantized reference autoencoder.
+
+    ``downsamples`` stride-2 stages shrink each side by ``2**downsamples``; ``embedding_dim`` is the code
+    dimension F.
+    """
+
+    def __init__(self, quantizer: nn.Module | None, in_channels: int = 1, channels: int = 32,
+                 res_channels: int = 16, res_blocks: int = 2, embedding_dim: int = 16, downsamples: int = 1,
+                 device: str | torch.device = "cpu"):
+        super().__init__()
+        for name, v in (("in_channels", in_channels), ("channels", channels), ("res_channels", res_channels),
+                        ("embedding_dim", embedding_dim), ("downsamples", downsamples)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if quantizer is not None and getattr(quantizer, "dim", embedding_dim) != embedding_dim:
+            raise ValueError(f"quantizer.dim={quantizer.dim} differs from embedding_dim={embedding_dim}")
+        enc: list[nn.Module] = []
+        c_in = in_channels
+        for _ in range(downsamples):
+            enc += [nn.Conv2d(c_in, channels, 4, stride=2, padding=1, device=device), nn.ReLU()]
+            c_in = channels
+        enc += [nn.Conv2d(channels, channels, 3, padding=1, device=device),
+                ResidualStack(channels, res_channels, res_blocks, device),
+                nn.Conv2d(channels, embedding_dim, 1, device=device)]
+        self.encoder = nn.Sequential(*enc)
+        dec: list[nn.Module] = [nn.Conv2d(embedding_dim, channels, 3, padding=1, device=device),
+                                ResidualStack(channels, res_channels, res_blocks, device)]
+        for i in range(downsamples):
+            last = i == downsamples - 1
+            dec.append(nn.ConvTranspose2d(channels, in_channels if last else channels, 4, stride=2, padding=1,
+                                          device=device))
+            if not last:
+                dec.append(nn.ReLU())
+        self.decoder = nn.Sequential(*dec)
+        self.quantizer = quantizer
+
+    def forward(self, x: torch.Tensor) -> AEOutput:
+        z_e = self.encoder(x)
+        if self.quantizer is None:
+            return AEOutput(self.decoder(z_e), z_e, None)
+        q = self.quantizer(z_e)
+        return AEOutput(self.decoder(q.z_q), z_e, q)
+
+
+@dataclass
+class AEHistory:
+    """Training record: the step of each evaluation and the test metrics there; ``diverged`` if the loss blew
+    up."""
+
+    steps: list[int] = field(default_factory=list)
+    test_mse: list[float] = field(default_factory=list)
+    test_quant_error: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    diverged: bool = False
+    diverged_at: int = 0
+
+
+@torch.no_grad()
+def evaluate_autoencoder(model: VQAutoencoder, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+    """Test metrics of Table 5.1: reconstruction MSE, quantization error ``mean((z_e - z_q)^2)``, perplexity
+    (hard and soft), codes used, nonzero weights per latent vector, and the quantizer's forward time per batch
+    in ms."""
+    was = model.training
+    model.eval()
+    se, qe, n, weights, qtime, calls = 0.0, 0.0, 0, [], 0.0, 0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start:start + batch_size]
+        z_e = model.encoder(xb)
+        if model.quantizer is not None:
+            t0 = time.perf_counter()
+            q = model.quantizer(z_e)
+            qtime += time.perf_counter() - t0
+            calls += 1
+            z_q = q.z_q
+            weights.append(q.weights)
+            qe += float(q.quant_error) * xb.shape[0]
+        else:
+            z_q = z_e
+        x_hat = model.decoder(z_q)
+        se += float(F.mse_loss(x_hat, xb, reduction="sum"))
+        n += xb.shape[0]
+    model.train(was)
+    out = {"recon_mse": se / x.numel()}
+    if weights:
+        w = torch.cat(weights)
+        out.update(quant_error=qe / n, perplexity_hard=float(perplexity(w, "hard")),
+                   perplexity_soft=float(perplexity(w, "soft")), codes_used=float(codes_used(w, "hard")),
+                   codes_touched=float(codes_used(w, "soft")),
+                   nonzeros=float((w > 1e-6).sum(1).float().mean()),
+                   quant_ms=1e3 * qtime / max(calls, 1))
+    return out
+
+
+def train_autoencoder(model: VQAutoencoder, x_train: torch.Tensor, x_test: torch.Tensor, steps: int,
+                      batch_size: int = 128, lr: float = 1e-3, generator: torch.Generator | None = None,
+                      eval_every: int = 100, blowup: float = 1e6, progress: bool | str = False) -> AEHistory:
+    """Adam on the VQ-VAE loss (5.5): ``mean((x - x_hat)^2)`` plus the quantizer's terms, for ``steps``
+    minibatches.
+
+    Evaluates the test reconstruction MSE and quantization error every ``eval_every`` steps and at the end.
+    Stops early with ``diverged=True`` when the loss becomes non-finite or exceeds ``blowup`` (Alg. 9 with the
+    alternating projection can: its weights leave the simplex and ``z_q`` grows without bound).
+    """
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int; got {steps!r}")
+    if not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be a positive int; got {eval_every!r}")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    hist = AEHistory()
+    n = x_train.shape[0]
+    it = iter(())
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=progress if isinstance(progress, str) else "steps", leave=False)
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(1, steps + 1):
+        idx = next(it, None)
+        if idx is None or idx.numel() < batch_size // 2:  # a new epoch; skip a tiny last batch
+            it = batches(n, batch_size, generator, device=x_train.device, drop_last=True)
+            idx = next(it)
+        xb = x_train[idx]
+        out = model(xb)
+        loss = F.mse_loss(out.x_hat, xb) + out.quant_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lv = float(loss.detach())
+        if bar is not None:
+            bar.update(1)
+        if not math.isfinite(lv) or lv > blowup:
+            hist.diverged, hist.diverged_at = True, step
+            hist.train_loss.append(lv)
+            break
+        if step % eval_every == 0 or step == steps:
+            m = evaluate_autoencoder(model, x_test)
+            hist.steps.append(step)
+            hist.train_loss.append(lv)
+            hist.test_mse.append(m["recon_mse"])
+            hist.test_quant_error.append(m.get("quant_error", 0.0))
+    if bar is not None:
+        bar.close()
+    hist.seconds = time.perf_counter() - t0
+    return hist
