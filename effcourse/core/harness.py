@@ -206,7 +206,7 @@ class Run:
         rows = [(c.name, c.thesis, c.ours,
                  ("yes" if c.held else "**no**") + ("" if c.asserted else f" (not asserted at {self.scale})"))
                 for c in self.claims]
-        body = Table(rows, ["claim", "thesis", "this run", "held"]).to_markdown()
+        body = Table(rows, ["claim", "thesis", "this run", "held"], escape_html=True).to_markdown()
         # the held column carries Markdown emphasis on purpose; the helper escapes only HTML and pipes
         return (f"{body}\n\n*Scale `{self.scale}`, seed {self.seed}, device `{self.device}`, "
                 f"torch {torch.__version__}.*")

@@ -4,7 +4,8 @@
 
 A row is a mapping (columns are taken from the first row unless ``columns`` is given) or a sequence (then
 ``columns`` is required).  Floats use ``fmt[column]`` (a format spec or a function), else ``floatfmt``;
-``None`` shows as an empty cell; ``|`` and HTML inside cells are escaped.
+``None`` shows as an empty cell; ``|`` inside cells is escaped (so LaTeX such as ``$|x|$`` is safe), and with
+``escape_html`` so are ``<``, ``>`` and ``&`` (for free text that is not meant as math).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["Table", "table"]
 Format = str | Callable[[Any], str]
 
 
-def _cell(value: Any, spec: Format | None, floatfmt: str) -> str:
+def _cell(value: Any, spec: Format | None, floatfmt: str, escape_html: bool = False) -> str:
     if value is None:
         return ""
     if callable(spec):
@@ -34,14 +35,17 @@ def _cell(value: Any, spec: Format | None, floatfmt: str) -> str:
         text = format(value, spec)
     else:
         text = str(value)
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    if escape_html:
+        text = html.escape(text, quote=False)
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 class Table:
     """A Markdown table that displays itself in Jupyter (``_repr_markdown_``); ``str()`` gives the Markdown."""
 
     def __init__(self, rows: Sequence[Mapping[str, Any] | Sequence[Any]], columns: Sequence[str] | None = None, *,
-                 fmt: Mapping[str, Format] | None = None, floatfmt: str = ".3g", caption: str | None = None):
+                 fmt: Mapping[str, Format] | None = None, floatfmt: str = ".3g", caption: str | None = None,
+                 escape_html: bool = False):
         rows = list(rows)
         if columns is None:
             if not rows or not isinstance(rows[0], Mapping):
@@ -65,7 +69,7 @@ class Table:
                 values = list(row)
                 if len(values) != len(self.columns):
                     raise ValueError(f"row {i} has {len(values)} values for {len(self.columns)} columns")
-            self.cells.append([_cell(v, fmt.get(c), floatfmt) for c, v in zip(self.columns, values)])
+            self.cells.append([_cell(v, fmt.get(c), floatfmt, escape_html) for c, v in zip(self.columns, values)])
         self.caption = caption
 
     def to_markdown(self) -> str:
@@ -85,6 +89,7 @@ class Table:
 
 
 def table(rows: Sequence[Mapping[str, Any] | Sequence[Any]], columns: Sequence[str] | None = None, *,
-          fmt: Mapping[str, Format] | None = None, floatfmt: str = ".3g", caption: str | None = None) -> Table:
+          fmt: Mapping[str, Format] | None = None, floatfmt: str = ".3g", caption: str | None = None,
+          escape_html: bool = False) -> Table:
     """A :class:`Table` of ``rows``; the last expression of a cell, it renders as Markdown."""
-    return Table(rows, columns, fmt=fmt, floatfmt=floatfmt, caption=caption)
+    return Table(rows, columns, fmt=fmt, floatfmt=floatfmt, caption=caption, escape_html=escape_html)

@@ -16,7 +16,8 @@ def test_sequence_rows_need_columns_and_cells_are_escaped():
     t = table([("a|b", None, math.inf, 7)], ["x", "y", "z", "n"], caption="note")
     lines = str(t).splitlines()
     assert lines[2] == "| a\\|b |  | inf | 7 |" and lines[-1] == "*note*"
-    assert "<b>" not in str(table([("<b>",)], ["x"]))
+    assert "<b>" not in str(table([("<b>",)], ["x"], escape_html=True))
+    assert str(table([("$|x| < 1$",)], ["x"])).splitlines()[2] == "| $\\|x\\| < 1$ |"
 
 
 def test_callable_format_and_default_float_format():

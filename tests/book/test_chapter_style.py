@@ -1,0 +1,76 @@
+"""The house style of a chapter (CONTRIBUTING.md), checked on every written chapter's jupytext source.
+
+A chapter narrates and the library computes: short code cells, more prose than code, imports from its own
+subpackage and ``core`` only, tables through one helper, the data set chosen by one factory, and the same
+closing sections everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from effcourse.book.notebooks import chapters, read_source
+from effcourse.core.config import CHAPTER_PACKAGES
+
+WRITTEN = [c.id for c in chapters(written_only=True)]
+MAX_CELL_LINES = 30
+CLOSING = ["## What did not reproduce", "## At the thesis's scale", "## Claims"]
+
+
+def _cells(chapter: str):
+    ch = next(c for c in chapters() if c.id == chapter)
+    return read_source(ch).cells
+
+
+def _code_lines(source: str) -> list[str]:
+    return [line for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_code_cells_are_short(chapter):
+    long = [(i, len(_code_lines(c.source))) for i, c in enumerate(_cells(chapter))
+            if c.cell_type == "code" and len(_code_lines(c.source)) > MAX_CELL_LINES]
+    assert not long, f"code cells over {MAX_CELL_LINES} lines (cell, lines): {long}; move the work into effcourse"
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_prose_outweighs_code(chapter):
+    cells = _cells(chapter)
+    prose = sum(len([x for x in c.source.splitlines() if x.strip()]) for c in cells if c.cell_type == "markdown")
+    code = sum(len(_code_lines(c.source)) for c in cells if c.cell_type == "code")
+    assert prose >= code, f"{code} lines of code against {prose} of prose"
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_imports_only_from_its_own_subpackage_and_core(chapter):
+    own = CHAPTER_PACKAGES[chapter]
+    allowed = re.compile(rf"effcourse(\.(core|{own})(\.\w+)*)?$")
+    found = [m.group(1) for c in _cells(chapter) if c.cell_type == "code"
+             for m in re.finditer(r"^\s*(?:from|import)\s+(effcourse[\w.]*)", c.source, re.M)]
+    assert found, "a chapter imports effcourse"
+    assert [m for m in found if not allowed.match(m)] == []
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_tables_and_data_go_through_one_helper(chapter):
+    code = "\n".join(c.source for c in _cells(chapter) if c.cell_type == "code")
+    assert not re.search(r"""(["'])\s*\|""", code), "a Markdown table built from strings: use run.table(...)"
+    assert "cfg.dataset ==" not in code, "choose data through effcourse.core.data.dataset(cfg.dataset, ...)"
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_skeleton(chapter):
+    cells = _cells(chapter)
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# "), "a title first"
+    params = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    assert params, "a parameters cell"
+    heads = [line for c in cells if c.cell_type == "markdown" for line in c.source.splitlines()
+             if line.startswith("## ")]
+    assert heads[0] == "## Set-up", f"the first section is '## Set-up'; got {heads[0]!r}"
+    numbered = [h for h in heads[1:-len(CLOSING)]]
+    assert numbered and all(re.match(rf"## {i}\. \S", h) for i, h in enumerate(numbered, 1)), numbered
+    assert [h.rstrip() for h in heads[-len(CLOSING):]] == CLOSING
+    last = [c for c in cells if c.cell_type == "code"][-1]
+    assert last.source.strip() == "run.claims_table()"
