@@ -43,42 +43,48 @@ SCALE = os.environ.get("EFFCOURSE_SCALE", "book")  # "smoke" | "book" | "full"
 SEED = 0
 DEVICE = "auto"
 
+# %% [markdown]
+# ## Set-up
+#
+# The chapter has no data set: its inner problems are *task families*, drawn in each section from
+# `effcourse.dco.tasks` (least squares, a shifted fixed-design variant, and two small regression networks). The
+# DCO rules live in `effcourse.dco.layers`, the meta-learning loop in `effcourse.dco.meta`, the tuned baselines in
+# `effcourse.dco.baselines`, Theorem 6's exact references in `effcourse.dco.theory`, and each experiment of this
+# page is one function of `effcourse.dco.experiments` (its figures in `effcourse.dco.plots`), so that the cells
+# below only choose sizes and read results. Everything runs in float64: the theory checks compare against machine
+# precision, and the tasks are small. Every experiment draws from its own generator, offset by `SEED`, so that a
+# run with another `SEED` is an independent replicate.
+
 # %%
-import math
 import warnings
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import Markdown, display
 
 from effcourse import Run
-from effcourse.dco.layers import (
-    DCOGeneralDescent,
-    DCOGradient,
-    DCOMomentum,
-    backend_agreement,
-    dco_general_descent_problem,
-    dco_gradient_problem,
-    printed_problem,
+from effcourse.dco.baselines import BASELINES
+from effcourse.dco.experiments import (
+    backend_fidelity,
+    compare_on_family,
+    dco_rules,
+    final_losses,
+    first_order_steps_as_dco,
+    network_rows,
+    one_step_horizon_pitfall,
+    theorem6_check,
+    verdict_rows,
 )
-from effcourse.dco.meta import evaluate, meta_step_seconds, meta_train
-from effcourse.dco.tasks import (
-    BASELINES,
-    LeastSquaresTasks,
-    beverton_holt_tasks,
-    interpolation_tasks,
-    least_squares_tasks,
-    run_baseline,
-    shifted_least_squares_tasks,
-    tune_baseline,
-)
-from effcourse.dco.theory import best_fixed_general_descent, meta_curvature, optimal_general_descent, optimal_value
+from effcourse.dco.layers import DCOMomentum, dco_general_descent_problem, dco_gradient_problem, printed_problem
+from effcourse.dco.meta import meta_step_seconds
+from effcourse.dco.plots import plot_curves, plot_horizon_pitfall, plot_theorem6
+from effcourse.dco.tasks import beverton_holt_tasks, interpolation_tasks, least_squares_tasks
 
+# %%
 run = Run("03-dco", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
 dev = run.device
-# float64 throughout: the theory checks compare against machine precision, and the tasks are small
 torch.set_default_dtype(torch.float64)
 # diffcp's backward pass emits a NumPy-2 DeprecationWarning per solved problem; it says nothing about our results
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="cvxpylayers")
@@ -136,35 +142,8 @@ run
 
 # %%
 # NBVAL_CHECK_OUTPUT
-g = gen(1)
-p1, lam, beta = 8, 4.0, 0.9
-A = torch.randn(3, p1, p1, generator=g)
-A = A @ A.transpose(1, 2) / p1 + 0.1 * torch.eye(p1)   # three random SPD quadratics f_i = x'A_i x / 2 - b_i'x
-b = torch.randn(3, p1, generator=g)
-
-
-def grad_f(x):
-    return torch.einsum("tij,tj->ti", A, x) - b
-
-
-x_gd = x_mom = x_dco = x_dcom = torch.randn(3, p1, generator=g)
-s_mom = s_dcom = grad_f(x_mom)                           # S^(1) = grad f(x^(1)), as in (4.3)
-dcog = DCOGradient(p1, lam0=math.sqrt(lam), normalize=False)
-dcom = DCOMomentum(p1, lam0=math.sqrt(lam), m0=1 - beta, normalize=False)
-with torch.no_grad():
-    for _ in range(20):
-        x_gd = x_gd - grad_f(x_gd) / lam
-        x_dco, _ = dcog(x_dco, grad_f(x_dco))
-        s_mom = beta * s_mom + (1 - beta) * grad_f(x_mom)
-        x_mom = x_mom - s_mom / lam
-        x_dcom, s_dcom = dcom(x_dcom, grad_f(x_dcom), s_dcom)
-err_gd = float((x_dco - x_gd).abs().max())
-err_mom = float((x_dcom - x_mom).abs().max())
-# the convex solver's argmin of (4.2) against the GD step
-x0 = torch.randn(3, p1, generator=g)
-with torch.no_grad():
-    solved, _ = DCOGradient(p1, lam0=math.sqrt(lam), normalize=False, backend="cvxpylayers")(x0, grad_f(x0))
-err_solver = float((solved - (x0 - grad_f(x0) / lam)).norm() / (x0 - grad_f(x0) / lam).norm())
+err = first_order_steps_as_dco(gen(1), p=8, lam=4.0, beta=0.9, steps=20)
+err_gd, err_mom, err_solver = err["gd"], err["momentum"], err["solver"]
 print(f"DCOG with Lambda = sqrt(lambda) 1 is GD:            max |diff| < 1e-12: {err_gd < 1e-12}")
 print(f"DCOM with M = (1 - beta) 1 is EMA momentum:         max |diff| < 1e-12: {err_mom < 1e-12}")
 print(f"cvxpylayers' argmin of (4.2) is the GD step:         rel. diff  < 1e-7 : {err_solver < 1e-7}")
@@ -218,27 +197,14 @@ for kind, builder in (("gradient", dco_gradient_problem), ("general_descent", dc
 # $\theta^{(t+1)}$ and of $\partial \langle w, \theta^{(t+1)}\rangle / \partial\phi$ for a random $w$.
 
 # %%
-g = gen(2)
-pf, nf = cfg.fidelity_p, cfg.fidelity_tasks
-theta_f, grad_ff, state_f = (torch.randn(nf, pf, generator=g) for _ in range(3))
-rows, worst = [], 0.0
-for name, opt in (("DCOG", DCOGradient(pf, lam0=1.5)), ("DCOGD", DCOGeneralDescent(pf, b0=0.7)),
-                  ("DCOM", DCOMomentum(pf, lam0=1.5, m0=0.4))):
-    with torch.no_grad():  # a generic phi, not the constant initialization
-        for q in opt.parameters():
-            q.add_(0.3 * torch.rand(q.shape, generator=g))
-    st = state_f if name == "DCOM" else None
-    loose = backend_agreement(opt, theta_f, grad_ff, st, solver_args={})
-    tight = backend_agreement(opt, theta_f, grad_ff, st)
-    worst = max(worst, *tight)
-    rows.append(f"| {name} | {loose[0]:.1e} | {loose[1]:.1e} | {tight[0]:.1e} | {tight[1]:.1e} |")
-display(Markdown("| rule | value, default tol. | gradient, default tol. | value, eps=1e-9 | gradient, eps=1e-9 |\n"
-                 "|---|---|---|---|---|\n" + "\n".join(rows)))
+fidelity_rows, worst = backend_fidelity(cfg.fidelity_p, cfg.fidelity_tasks, gen(2))
+run.table(fidelity_rows, floatfmt=".1e")
 
 # %%
 run.claim("cvxpylayers = closed form to 1e-5 (value and meta-gradient)", worst < 1e-5,
           thesis="the QPs are solved by CVXPY Layers; they have closed forms",
-          ours=f"worst relative difference {worst:.1e} over DCOG, DCOGD, DCOM (p={pf}, {nf} tasks)")
+          ours=f"worst relative difference {worst:.1e} over DCOG, DCOGD, DCOM (p={cfg.fidelity_p}, "
+               f"{cfg.fidelity_tasks} tasks)")
 
 # %% [markdown]
 # Since the two backends compute the same function, the experiments below run the closed form (`backend` in the
@@ -261,9 +227,13 @@ run.claim("cvxpylayers = closed form to 1e-5 (value and meta-gradient)", worst <
 #
 # by backpropagating through the $T$ unrolled steps (and through each convex program). Algorithm 7 does one
 # MetaOpt step per "epoch" over all $N$ tasks; Remark 14 allows a random minibatch of tasks per step instead. In
-# `effcourse.dco.meta.meta_train` the tasks are evaluated as one batch (every task family in `effcourse.dco.tasks` computes
-# $N$ losses and $N$ gradients at once), `task_batch` gives Remark 14's minibatches, and `horizon=T > 1` keeps the
-# inner gradients on the graph (for $T > 1$, $G^{(t)}$ depends on $\phi$ through $\theta^{(t)}$).
+# `effcourse.dco.meta.meta_train` the tasks are evaluated as one batch (every task family in
+# `effcourse.dco.tasks` computes $N$ losses and $N$ gradients at once), `task_batch` gives Remark 14's minibatches,
+# and `horizon=T > 1` keeps the inner gradients on the graph (for $T > 1$, $G^{(t)}$ depends on $\phi$ through
+# $\theta^{(t)}$). This loop is not the minibatch training loop of the other chapters (`effcourse.core.train.fit`):
+# its "model" is the update rule, one meta-step unrolls $T$ inner steps on a whole batch of tasks, and no data set is
+# ever split into minibatches. A learned rule is then scored by `effcourse.dco.meta.evaluate_optimizer`: run it from
+# a fresh start on held-out tasks, with $\phi$ frozen, and record the mean validation loss after every step.
 #
 # The thesis's experiments fix the remaining choices: $T = 1$, MetaOpt = RMSProp with PyTorch's defaults
 # (learning rate $10^{-2}$), $M = 20$ epochs, and inner gradients **normalized** before they enter the DCO "to
@@ -311,86 +281,34 @@ run.claim("cvxpylayers = closed form to 1e-5 (value and meta-gradient)", worst <
 # fixed $B$ (found exactly by a linear least-squares solve in $\mathrm{vec}(B)$) leaves a gap on new tasks.
 
 # %%
-g = gen(3)
-n_t, p_t = cfg.thm_n, cfg.thm_p
-X_t, y_t = torch.randn(n_t, p_t, generator=g), torch.randn(n_t, generator=g)
-B_star, l_star = optimal_general_descent(X_t), optimal_value(X_t, y_t)
-
-
-def shifted_family(n_tasks):
-    tasks = shifted_least_squares_tasks(X_t, y_t, torch.randn(n_tasks, p_t, generator=g))
-    return tasks, torch.randn(n_tasks, p_t, generator=g)  # tasks and their fixed theta^(1)
-
-
-target, th_target = shifted_family(cfg.thm_target_tasks)
-
-
-def one_step_gap(opt, tasks, theta1):
-    with torch.no_grad():
-        return float(tasks.val_loss(opt(theta1, tasks.grad(theta1))[0]).mean() - l_star)
-
-
-thm = {}
-for label, n_tasks in (("N = 10p", cfg.thm_tasks), ("N < p", cfg.thm_few_tasks)):
-    tasks, th1 = shifted_family(n_tasks)
-    mu, L = meta_curvature(tasks.grad(th1), X_t)
-    opt = DCOGeneralDescent(p_t, b0=1.0, normalize=False)
-    d0 = float((opt.B.detach() - B_star).norm() ** 2)
-    dists: list[float] = []
-    res = meta_train(opt, tasks, epochs=cfg.thm_steps, theta0=th1,
-                     meta_optimizer=lambda ps, L=L: torch.optim.SGD(ps, lr=1 / L),
-                     callback=lambda k, o, d=dists: d.append(float((o.B.detach() - B_star).norm() ** 2)))
-    trace = np.array(dists)
-    bound = (1 - mu / L) ** np.arange(1, len(trace) + 1) * d0
-    thm[label] = dict(mu_over_L=mu / L, trace=trace, bound=bound, bound_ok=bool(np.all(trace <= bound * (1 + 1e-9))),
-                      dist=math.sqrt(trace[-1]), train_gap=res.losses[-1] - float(l_star),
-                      target_gap=one_step_gap(opt, target, th_target), tasks=tasks, th1=th1)
-opt_star = DCOGeneralDescent(p_t, normalize=False)
-with torch.no_grad():
-    opt_star.B.copy_(B_star)
-big = thm["N = 10p"]
-with torch.no_grad():
-    exact_gap = float(big["tasks"].val_loss(opt_star(big["th1"], big["tasks"].grad(big["th1"]))[0]).mean() - l_star)
-# (iv) normalized gradients: the exact best fixed B on the training tasks, then its gap on new tasks
-G_big = big["tasks"].grad(big["th1"])
-B_norm = best_fixed_general_descent(big["tasks"], big["th1"], G_big / G_big.norm(dim=1, keepdim=True))
-opt_norm = DCOGeneralDescent(p_t, normalize=True)
-with torch.no_grad():
-    opt_norm.B.copy_(B_norm)
-norm_gap = one_step_gap(opt_norm, target, th_target)
+thm = theorem6_check(cfg.thm_n, cfg.thm_p, cfg.thm_tasks, cfg.thm_few_tasks, cfg.thm_target_tasks, cfg.thm_steps,
+                     generator=gen(3))
+big, few = thm.runs["N = 10p"], thm.runs["N < p"]
+exact_gap, l_star, norm_gap = thm.exact_gap, thm.l_star, thm.norm_gap
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"(i)   l_total(B*) - l* = 0 to 1e-9 relative:                {abs(exact_gap) < 1e-9 * float(l_star)}")
-print(f"(ii)  bound holds at every meta-step (N = 10p):             {big['bound_ok']}")
-print(f"      ||B_K - B*||_F < 1e-6 after {cfg.thm_steps} steps:             {big['dist'] < 1e-6}")
-few = thm["N < p"]
-print(f"(iii) N < p: training gap < 1e-6: {few['train_gap'] < 1e-6};  new-task gap > 1: {few['target_gap'] > 1}")
+print(f"(i)   l_total(B*) - l* = 0 to 1e-9 relative:                {abs(exact_gap) < 1e-9 * l_star}")
+print(f"(ii)  bound holds at every meta-step (N = 10p):             {big.bound_ok}")
+print(f"      and ||B_K - B*||_F < 1e-6 after {cfg.thm_steps} steps:         {big.dist < 1e-6}")
+print(f"(iii) N < p: training gap < 1e-6: {few.train_gap < 1e-6};  new-task gap > 1: {few.target_gap > 1}")
 print(f"(iv)  normalized gradients, best fixed B: new-task gap > 1: {norm_gap > 1}")
 
 # %% mystnb={"image": {"alt": "Squared distance of the meta-learned DCOGD matrix to the optimal rule against meta-steps, log scale: with N = 10p tasks it falls in a straight line far below its dashed linear-convergence bound, while with N < p tasks it stays flat at a finite distance."}}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
-for label, d in thm.items():
-    k = np.arange(1, len(d["trace"]) + 1)
-    ax.semilogy(k, d["trace"], label=f"{label}: $\\|B_k - B^*\\|_F^2$")
-    if d["mu_over_L"] > 1e-10:  # N < p: mu is zero up to rounding, and the bound says nothing
-        ax.semilogy(k, d["bound"], "--", color="gray", label=f"{label}: bound $(1-\\mu/L)^k\\|B_0-B^*\\|^2$")
-ax.set_xlabel("meta-step k (gradient descent, step 1/L)")
-ax.set_ylabel("squared distance to $B^*$")
-ax.set_title(f"Theorem 6 on (4.17): n={n_t}, p={p_t}")
-ax.legend(fontsize=8)
+plot_theorem6(ax, thm.runs, f"Theorem 6 on (4.17): n={cfg.thm_n}, p={cfg.thm_p}")
 plt.show()
 
 # %%
-run.claim("Thm 6: B* = (X'X)^-1/2 gives l_total = l*", abs(exact_gap) < 1e-9 * float(l_star),
-          thesis="(4.21): l_total(B*) = l*", ours=f"l_total(B*) - l* = {exact_gap:.1e} (l* = {float(l_star):.2f})")
-run.claim("Thm 6: meta-GD converges linearly to B*", big["bound_ok"] and big["dist"] < 1e-6,
-          thesis="||B_k - B*||^2 <= O((1 - eps)^k) when the Z_i span R^p",
-          ours=f"bound held at all {cfg.thm_steps} steps (mu/L = {big['mu_over_L']:.1e}); "
-               f"||B_K - B*|| = {big['dist']:.1e}; new-task gap {big['target_gap']:.1e}")
-run.claim("Thm 6: without the span condition a new task is not solved", few["train_gap"] < 1e-6 and
-          few["target_gap"] > 1, thesis="needs {Z_i} to span R^p (N >= p)",
-          ours=f"N={cfg.thm_few_tasks} < p: train gap {few['train_gap']:.1e}, new-task gap {few['target_gap']:.1f}")
+run.claim("Thm 6: B* = (X'X)^-1/2 gives l_total = l*", abs(exact_gap) < 1e-9 * l_star,
+          thesis="(4.21): l_total(B*) = l*", ours=f"l_total(B*) - l* = {exact_gap:.1e} (l* = {l_star:.2f})")
+run.claim("Thm 6: meta-GD converges linearly to B*", big.bound_ok and big.dist < 1e-6,
+          thesis="linear rate, ||B_k - B*||^2 <= O((1 - eps)^k), when the Z_i span R^p",
+          ours=f"bound held at all {cfg.thm_steps} steps (mu/L = {big.mu_over_L:.1e})"
+               f"; ||B_K - B*|| = {big.dist:.1e}; new-task gap {big.target_gap:.1e}")
+run.claim("Thm 6: without the span condition a new task is not solved", few.train_gap < 1e-6 and
+          few.target_gap > 1, thesis="needs {Z_i} to span R^p (N >= p)",
+          ours=f"N={cfg.thm_few_tasks} < p: train gap {few.train_gap:.1e}, new-task gap {few.target_gap:.1f}")
 run.claim("Thm 6 does not cover normalized gradients", norm_gap > 1,
           thesis="(not discussed; the experiments normalize)",
           ours=f"best fixed B for normalized gradients: new-task gap {norm_gap:.1f}")
@@ -421,71 +339,29 @@ _ = run.metric("theorem6/target_gap_normalized", norm_gap)
 # 100 held-out tasks followed for 30 steps.
 
 # %%
-DCO_RULES = {
-    "DCOG": lambda p, net: DCOGradient(p, lam0=cfg.net_lam0 if net else cfg.lam0, backend=cfg.backend),
-    "DCOGD": lambda p, net: DCOGeneralDescent(p, b0=cfg.net_b0 if net else cfg.b0, backend=cfg.backend),
-    "DCOM": lambda p, net: DCOMomentum(p, lam0=cfg.net_lam0 if net else cfg.lam0, m0=cfg.m0, backend=cfg.backend),
-}
-
-
-def compare(train, tune, held, lrs, epochs, net, th=(None, None, None)):
-    """Meta-train every DCO rule (reset and persistent), tune every baseline; curves on the held-out tasks."""
-    curves, phi0, train_l = {}, {}, {}
-    for name, make in DCO_RULES.items():
-        phi0[name] = evaluate(make(train.p, net), held, cfg.eval_steps, th[2])
-        for persistent in (False, True):
-            opt = make(train.p, net)
-            train_l[(name, persistent)] = meta_train(opt, train, epochs=epochs, persistent=persistent,
-                                                     theta0=th[0]).losses
-            curves[f"{name} ({'persistent' if persistent else 'reset'})"] = evaluate(opt, held, cfg.eval_steps, th[2])
-    best_lr = {}
-    for b in BASELINES:
-        best_lr[b], _ = tune_baseline(tune, b, lrs, cfg.eval_steps, th[1])
-        curves[f"{b} (lr {best_lr[b]:.2g})"] = run_baseline(held, b, best_lr[b], cfg.eval_steps, th[2])
-    return curves, phi0, best_lr, train_l
-
-
+ls_rules = dco_rules(lam0=cfg.lam0, b0=cfg.b0, m0=cfg.m0, backend=cfg.backend)
+ls_counts = (cfg.ls_train_tasks, cfg.ls_tune_tasks, cfg.ls_eval_tasks)
 ls_results = []
 for s in cfg.ls_seeds:
-    g = gen(100 + s)
-    train, tune, held = (least_squares_tasks(n, p=cfg.ls_p, n=cfg.ls_n, generator=g, device=dev)
-                         for n in (cfg.ls_train_tasks, cfg.ls_tune_tasks, cfg.ls_eval_tasks))
-    ls_results.append(compare(train, tune, held, cfg.ls_lrs, cfg.ls_epochs, net=False))
-
-
-def final_table(results):
-    """Mean (over seeds) held-out loss at the last step, per method, with the per-seed values."""
-    names = [k.split(" (lr")[0] for k in results[0][0]]
-    finals = {n: [float(list(r[0].values())[j][-1]) for r in results] for j, n in enumerate(names)}
-    return finals
-
-
-def plot_curves(ax, curves, title, ylabel):
-    for k, c in curves.items():
-        style = "-" if k.startswith("DCO") else "--"
-        ax.plot(c.numpy(), style, label=k, lw=1.4 if "persistent" in k or not k.startswith("DCO") else 0.9)
-    ax.set_yscale("log")
-    ax.set_xlabel("inner step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-
+    draw = partial(least_squares_tasks, p=cfg.ls_p, n=cfg.ls_n, generator=gen(100 + s), device=dev)
+    ls_results.append(compare_on_family(draw, ls_counts, ls_rules, cfg.ls_lrs, cfg.ls_epochs, cfg.eval_steps))
 
 # %% mystnb={"image": {"alt": "Mean loss on held-out least-squares tasks, log scale, over 30 inner steps for six DCO rules (solid) and tuned SGD, Adam and RMSProp (dashed). Persistent DCOM (brown) keeps falling and ends lowest, below every tuned baseline; the other DCO rules level off or zigzag at or above the baselines, and reset DCOGD climbs above its starting loss."}, "figure": {"caption": "Least squares (p = 100), first seed: held-out loss of the meta-trained DCO rules, with and without carrying the task state across meta-epochs, against SGD, Adam and RMSProp with tuned learning rates.", "name": "fig-dco-least-squares"}}
 fig, ax = plt.subplots(figsize=(7, 4.2))
-plot_curves(ax, ls_results[0][0], f"least squares, p = {cfg.ls_p}: {cfg.ls_eval_tasks} held-out tasks",
+plot_curves(ax, ls_results[0].curves, f"least squares, p = {cfg.ls_p}: {cfg.ls_eval_tasks} held-out tasks",
             "mean loss $\\|X\\theta - y\\|^2$")
 ax.legend(fontsize=8, ncol=2)
 plt.show()
 
 # %%
-ls_final = final_table(ls_results)
-display(Markdown("| method | step-30 loss, mean over seeds | per seed |\n|---|---|---|\n" + "\n".join(
-    f"| {k} | {np.mean(v):.2f} | {', '.join(f'{x:.2f}' for x in v)} |" for k, v in ls_final.items())))
+ls_final = final_losses(ls_results)
 # DCOGD (reset): the one-step loss it was trained on, on its own tasks and on new ones (Section 6 uses this)
-gd_train_1 = np.mean([r[3][("DCOGD", False)][-1] for r in ls_results])
-gd_held_1 = np.mean([float(r[0]["DCOGD (reset)"][1]) for r in ls_results])
+gd_train_1 = np.mean([r.train_losses[("DCOGD", False)][-1] for r in ls_results])
+gd_held_1 = np.mean([float(r.curves["DCOGD (reset)"][1]) for r in ls_results])
 print(f"DCOGD (reset), one-step loss: {gd_train_1:.1f} on its training tasks (last meta-step), "
-      f"{gd_held_1:.1f} on held-out tasks; start {float(ls_results[0][0]['DCOGD (reset)'][0]):.1f}")
+      f"{gd_held_1:.1f} on held-out tasks; start {float(ls_results[0].curves['DCOGD (reset)'][0]):.1f}")
+run.table([{"method": k, "step-30 loss, mean over seeds": float(np.mean(v)),
+            "per seed": ", ".join(f"{x:.2f}" for x in v)} for k, v in ls_final.items()], floatfmt=".2f")
 
 # %%
 base_keys = list(BASELINES)
@@ -516,35 +392,29 @@ run.claim("LS: persistent DCOM beats every tuned baseline (< 0.8x)", max(ratios)
 # ($p = 141$). We report both on 100 held-out tasks (the thesis averages interpolation over 10).
 
 # %% mystnb={"image": {"alt": "Two panels of mean validation MSE (log scale) over 30 inner steps, for Beverton-Holt system identification (left) and smooth interpolation (right), with six DCO rules (solid) and three tuned baselines (dashed). No DCO rule is clearly below the best baseline: tuned RMSProp ends lowest on the left, persistent DCOM slightly ahead on the right, where both DCOGD rules climb."}}
+net_rules = dco_rules(lam0=cfg.net_lam0, b0=cfg.net_b0, m0=cfg.m0, backend=cfg.backend)
+net_counts = (cfg.net_train_tasks, cfg.net_tune_tasks, cfg.net_eval_tasks)
 net_results = {}
 for label, family, off in (("system identification (Beverton-Holt)", beverton_holt_tasks, 200),
                            ("smooth interpolation", interpolation_tasks, 300)):
     g = gen(off)
-    sets = [family(n, n_train=cfg.net_train_points, n_val=cfg.net_val_points, generator=g, device=dev)
-            for n in (cfg.net_train_tasks, cfg.net_tune_tasks, cfg.net_eval_tasks)]
-    th = tuple(t.init_params(g) for t in sets)
-    net_results[label] = compare(*sets, cfg.net_lrs, cfg.net_epochs, net=True, th=th)
-
+    draw = partial(family, n_train=cfg.net_train_points, n_val=cfg.net_val_points, generator=g, device=dev)
+    net_results[label] = compare_on_family(draw, net_counts, net_rules, cfg.net_lrs, cfg.net_epochs,
+                                           cfg.eval_steps, init_generator=g)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
 for ax, (label, res) in zip(axes, net_results.items()):
-    plot_curves(ax, res[0], label, "mean validation MSE")
+    plot_curves(ax, res.curves, label, "mean validation MSE")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8)
 plt.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
-net_final = {label: final_table([res]) for label, res in net_results.items()}
-rows = []
-for name in net_final[next(iter(net_final))]:
-    cells = [f"{net_final[lab][name][0]:.4f}" for lab in net_final]
-    rows.append(f"| {name} | " + " | ".join(cells) + " |")
-for name in DCO_RULES:
-    cells = [f"{float(net_results[lab][1][name][-1]):.4f}" for lab in net_final]
-    rows.append(f"| {name} at its initial $\\phi_0$ | " + " | ".join(cells) + " |")
-display(Markdown("| method | " + " | ".join(f"{lab}: step-30 val. MSE" for lab in net_final) + " |\n"
-                 "|---|---|---|\n" + "\n".join(rows)))
+
+# %%
+net_final = {label: final_losses([res]) for label, res in net_results.items()}
 for lab, fin in net_final.items():
     key = "sysid" if lab.startswith("system") else "interp"
     run.metric(f"{key}/dcom_persistent_step30", fin["DCOM (persistent)"][0])
     run.metric(f"{key}/best_baseline_step30", min(fin[b][0] for b in base_keys))
+run.table(network_rows(net_results), floatfmt=".4f")
 
 # %% [markdown]
 # On the network tasks the thesis's claim ("the DCO optimizers continue to outperform baselines") does not carry
@@ -564,55 +434,18 @@ for lab, fin in net_final.items():
 # gradient step $B_0 = I / (2\lambda_{\max})$.
 
 # %% mystnb={"image": {"alt": "Two panels against meta-steps, log scale: left, the held-out loss after one step of the learned rule, which after an early spike settles below its start; right, the spectral radius of the repeated step, which keeps spiking above the dashed stability line at 1 throughout meta-training."}}
-g = gen(400)
-U, _ = torch.linalg.qr(torch.randn(cfg.pit_n, cfg.pit_p, generator=g))
-V, _ = torch.linalg.qr(torch.randn(cfg.pit_p, cfg.pit_p, generator=g))
-sv = torch.logspace(0, 0.5 * math.log10(cfg.pit_kappa), cfg.pit_p)
-X_p = U @ torch.diag(sv) @ V.T
-H_p = X_p.T @ X_p
-train_p, held_p = (LeastSquaresTasks(X_p, torch.randn(cfg.pit_tasks, cfg.pit_n, generator=g)) for _ in range(2))
-opt_p = DCOGeneralDescent(cfg.pit_p, b0=float(0.5 / sv.max() ** 2), normalize=False)
-theta_p = held_p.init_params()
-G_p = held_p.grad(theta_p)
-
-
-def spectral_radius(B):
-    return float(torch.linalg.eigvals(torch.eye(cfg.pit_p) - 2 * B @ H_p).abs().max())
-
-
-log_p = []
-
-
-def track(k, o):
-    """After meta-step k: the held-out loss after one step of the current rule, and its spectral radius."""
-    with torch.no_grad():
-        log_p.append((float(held_p.val_loss(o(theta_p, G_p)[0]).mean()), spectral_radius(o.B)))
-
-
-track(0, opt_p)  # the starting point, then one row per meta-step
-meta_train(opt_p, train_p, epochs=cfg.pit_steps, callback=track,
-           meta_optimizer=lambda ps: torch.optim.RMSprop(ps, lr=cfg.pit_meta_lr))
-one_step, rho_k = np.array(log_p).T
+pit = one_step_horizon_pitfall(cfg.pit_n, cfg.pit_p, cfg.pit_kappa, cfg.pit_tasks, cfg.pit_meta_lr, cfg.pit_steps,
+                               generator=gen(400))
 RHO_BAD = 1.1  # 1.1^30 = 17: the error along that eigenvector grows 17-fold over a 30-step run
-unstable = (rho_k > RHO_BAD) & (one_step < one_step[0])
-worst = int(np.argmax(np.where(unstable, rho_k, 0)))
+unstable = pit.unstable(RHO_BAD)
+worst_k = int(np.argmax(np.where(unstable, pit.radius, 0)))
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
-ax1.semilogy(one_step)
-ax1.set_xlabel("meta-step")
-ax1.set_ylabel("held-out loss after ONE step")
-ax1.set_title("what a T = 1 objective sees")
-ax2.semilogy(rho_k)
-ax2.axhline(1, color="gray", ls="--", label="radius 1 (stability limit)")
-ax2.legend(fontsize=8)
-ax2.set_xlabel("meta-step")
-ax2.set_ylabel("spectral radius of $I - 2BX^\\top X$")
-ax2.set_title("whether the step can be repeated (< 1)")
+plot_horizon_pitfall(ax1, ax2, pit)
 plt.tight_layout()
 plt.show()
-l_star_p = float(((X_p @ torch.linalg.lstsq(X_p, held_p.y.T).solution - held_p.y.T) ** 2).sum(0).mean())
-print(f"meta-steps whose one-step loss beats the start ({one_step[0]:.1f}) but whose repeated step blows up "
-      f"(radius > {RHO_BAD}): {int(unstable.sum())} of {cfg.pit_steps}; largest radius among them {rho_k[worst]:.2f} "
-      f"(one-step loss {one_step[worst]:.1f}; optimum {l_star_p:.1f})")
+print(f"meta-steps whose one-step loss beats the start ({pit.one_step[0]:.1f}) but whose repeated step blows up "
+      f"(radius > {RHO_BAD}): {int(unstable.sum())} of {cfg.pit_steps}; largest radius among them "
+      f"{pit.radius[worst_k]:.2f} (one-step loss {pit.one_step[worst_k]:.1f}; optimum {pit.l_star:.1f})")
 
 # %% [markdown]
 # After a first overshoot the one-step loss settles below its starting value, while the spectral radius keeps
@@ -664,14 +497,6 @@ print(f"one meta-step, DCOM, p = {cfg.cost_p}, {cfg.cost_tasks} tasks: closed fo
 # function.
 # `tests/benchmarks/bench_dco.py` measures the same ratio.
 #
-# ## At the thesis's scale
-#
-# `SCALE = "full"` runs the same cells with `backend="cvxpylayers"`, five seeds and the thesis's task counts
-# (100 meta-training tasks, $M = 20$, $T = 1$, RMSProp defaults, 30 evaluation steps). The thesis reports these
-# experiments only as curves in Figures 4.1-4.3, whose images are not in the text we work from, so there are no
-# printed numbers to compare against; its claims are qualitative: DCO "substantially faster" on least squares and
-# better than the baselines on the two network tasks.
-#
 # ## What did not reproduce
 #
 # The thesis's three experimental claims, against this run's held-out numbers (least squares: mean over the seeds
@@ -679,23 +504,7 @@ print(f"one meta-step, DCOM, p = {cfg.cost_p}, {cfg.cost_tasks} tasks: closed fo
 # learning rate.
 
 # %%
-def verdict(dco, base):
-    r = dco / base
-    return f"{r:.2f}x the best baseline" + (" (wins)" if r < 0.8 else " (about even)" if r < 1.1 else " (loses)")
-
-
-ls_best = float(np.mean([min(ls_final[b][i] for b in base_keys) for i in range(len(cfg.ls_seeds))]))
-lines = ["| task | thesis | DCO rule | held-out loss at step 30 | verdict |", "|---|---|---|---|---|"]
-for rule in ls_final:
-    if rule.startswith("DCO"):
-        v = float(np.mean(ls_final[rule]))
-        lines.append(f"| least squares | DCO faster (Fig. 4.1) | {rule} | {v:.3g} vs {ls_best:.3g} | {verdict(v, ls_best)} |")
-for lab, fin in net_final.items():
-    nb = min(fin[b][0] for b in base_keys)
-    for rule in ("DCOG (persistent)", "DCOGD (persistent)", "DCOM (persistent)"):
-        v = fin[rule][0]
-        lines.append(f"| {lab} | DCO better (Figs. 4.2-4.3) | {rule} | {v:.4f} vs {nb:.4f} | {verdict(v, nb)} |")
-display(Markdown("\n".join(lines)))
+run.table(verdict_rows(ls_final, net_final))
 
 # %% [markdown]
 # Only persistent DCOM wins, and only on least squares. This agrees with an independent CPU prototype described in
@@ -703,6 +512,14 @@ display(Markdown("\n".join(lines)))
 # four data seeds; DCOG and DCOGD losing; tuned RMSProp or Adam ahead on the network tasks). Two caveats on our
 # side: our baselines are tuned on separate tasks with a quarter-decade grid, and the thesis's unstated choices
 # (initial constants, reset or persistent, network details) are ours.
+#
+# ## At the thesis's scale
+#
+# `SCALE = "full"` runs the same cells with `backend="cvxpylayers"`, five seeds and the thesis's task counts
+# (100 meta-training tasks, $M = 20$, $T = 1$, RMSProp defaults, 30 evaluation steps). The thesis reports these
+# experiments only as curves in Figures 4.1-4.3, whose images are not in the text we work from, so there are no
+# printed numbers to compare against; its claims are qualitative: DCO "substantially faster" on least squares and
+# better than the baselines on the two network tasks.
 #
 # ## Claims
 #

@@ -41,30 +41,32 @@ SCALE = os.environ.get("EFFCOURSE_SCALE", "book")  # "smoke" | "book" | "full"
 SEED = 0
 DEVICE = "auto"
 
-# %%
-import time
+# %% [markdown]
+# ## Set-up
+#
+# Everything the chapter computes lives in `effcourse.scq`: codebooks and usage in `codebook`, the simplex
+# projections in `simplex`, the convex program (5.8) and its solvers in `solvers`, the quantization layers in
+# `quantizers`, the autoencoder and its training loop in `autoencoder`; `experiments` and `figures` hold the drivers
+# of this page. The configuration fixes the scale; the data set comes from one factory, pixels in $[0, 1]$ (8x8
+# digits at the smoke and book scales, CIFAR-10 at the thesis's).
 
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Markdown, display
 
 from effcourse import Run
-from effcourse.core.data import cifar10, digits
-from effcourse.scq.autoencoder import VQAutoencoder, evaluate_autoencoder, train_autoencoder
-from effcourse.scq.quantizers import (
-    make_quantizer,
-    nearest_code,
-    scq_exact,
-    scq_objective,
-    scq_projected_gradient,
-    scq_ridge,
-)
-from effcourse.scq.simplex import project_simplex, project_simplex_alternating
+from effcourse.core.data import dataset
+from effcourse.scq import experiments as ex
+from effcourse.scq.figures import plot_quantization_error, plot_reconstructions, plot_test_curves
+from effcourse.scq.simplex import project_simplex
+from effcourse.scq.solvers import scq_exact, scq_projected_gradient
 
 run = Run("04-scq", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
 dev = run.device
+data = dataset(cfg.dataset, normalize="unit", device=dev)
 run
 
 # %% [markdown]
@@ -144,23 +146,7 @@ run
 # %% mystnb={"image": {"alt": "Three heat maps of the quantization error over the plane for six codes (cyan dots), dark for zero and light for 1.5 or more. VQ is zero only at the codes and grows across each Voronoi cell; SCQ with lambda = 0.001 is zero on the whole convex hull of the codes and with lambda = 0.1 nearly so, and outside the hull the error grows with the distance to it."}, "figure": {"caption": "Quantization error in two dimensions for six codes: the nearest code (VQ) against soft convex quantization at $\\lambda = 0.1$ and $\\lambda = 0.001$.", "name": "fig-scq-quantization-error"}}
 g2 = torch.Generator().manual_seed(3)
 codes2 = torch.randn(6, 2, generator=g2, dtype=torch.float64)
-xs = torch.linspace(-2.5, 2.5, 121, dtype=torch.float64)
-grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
-panels = {"VQ (nearest code)": codes2[nearest_code(grid, codes2)]}
-with torch.no_grad():
-    for lam in (0.1, 1e-3):
-        p, _ = scq_projected_gradient(grid, codes2, lam, iters=400)
-        panels[f"SCQ, $\\lambda$ = {lam:g}"] = p @ codes2
-fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharey=True)
-for ax, (title, zq) in zip(axes, panels.items()):
-    err = (grid - zq).norm(dim=1).reshape(len(xs), len(xs))
-    im = ax.imshow(err.numpy(), origin="lower", extent=(-2.5, 2.5, -2.5, 2.5), vmin=0, vmax=1.5, cmap="magma")
-    ax.scatter(codes2[:, 0], codes2[:, 1], c="cyan", s=25, edgecolors="k", label="codes")
-    ax.set_title(title)
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
-fig.colorbar(im, ax=axes, label="quantization error $\\|z - z_q\\|$", shrink=0.85)
-axes[0].legend(loc="lower left", fontsize=8)
+plot_quantization_error(codes2, lams=(0.1, 1e-3))
 plt.show()
 
 # %% [markdown]
@@ -177,14 +163,10 @@ plt.show()
 # NBVAL_CHECK_OUTPUT
 w_in = project_simplex(torch.randn(40, 6, generator=g2, dtype=torch.float64) * 3)
 z_in = w_in @ codes2  # 40 points inside the hull of the six codes
-vq_err = (z_in - codes2[nearest_code(z_in, codes2)]).norm(dim=1)
-hull_rows = []
-for lam in cfg.hull_lams:
-    p_ex, p_vq = scq_exact(z_in, codes2, lam)
-    err = (z_in - p_ex @ codes2).norm(dim=1)
-    hull_rows.append((lam, float(err.max()), bool((err <= vq_err + 1e-7).all()), float((p_ex - p_vq).abs().max())))
-    print(f"lambda={lam:<7g} max error in hull {float(err.max()):.2f}   never worse than VQ: {hull_rows[-1][2]}"
-          f"   max |P* - P~| = {hull_rows[-1][3]:.2f}")
+hull_rows, vq_err = ex.hull_check(codes2, z_in, cfg.hull_lams)
+for r in hull_rows:
+    print(f"lambda={r['lambda']:<7g} max error in hull {r['max_error']:.2f}   never worse than VQ: {r['never_worse']}"
+          f"   max |P* - P~| = {r['max_dev']:.2f}")
 print(f"VQ: max error in hull {float(vq_err.max()):.2f}")
 p_big, p_vq = scq_exact(z_in, codes2, 1e3)
 print(f"lambda=1e3: max |P* - P~| = {float((p_big - p_vq).abs().max()):.3f}  (VQ is the limit lambda -> inf)")
@@ -193,15 +175,16 @@ print("projected gradient agrees with cvxpylayers to 1e-4:",
       bool(torch.allclose(p_fista, scq_exact(z_in, codes2, 0.1)[0], atol=1e-4)))
 
 # %%
-run.claim("inside the codebook's hull, SCQ reconstructs exactly (as lambda -> 0)", hull_rows[0][1] < 1e-3,
+never_worse = all(r["never_worse"] for r in hull_rows)
+run.claim("inside the codebook's hull, SCQ reconstructs exactly (as lambda -> 0)", hull_rows[0]["max_error"] < 1e-3,
           thesis="any input inside the convex hull is exactly representable (section 5.3)",
-          ours=f"max error {hull_rows[0][1]:.1e} at lambda={cfg.hull_lams[0]:g}; "
-               f"{hull_rows[2][1]:.2f} at the thesis's lambda=0.1 (VQ: {float(vq_err.max()):.2f})",
-          value=hull_rows[0][1])
-run.claim("exact SCQ never quantizes worse than VQ", all(r[2] for r in hull_rows),
+          ours=f"max error {hull_rows[0]['max_error']:.1e} at lambda={cfg.hull_lams[0]:g}; "
+               f"{hull_rows[2]['max_error']:.2f} at the thesis's lambda=0.1 (VQ: {float(vq_err.max()):.2f})",
+          value=hull_rows[0]["max_error"])
+run.claim("exact SCQ never quantizes worse than VQ", never_worse,
           thesis="smaller error than VQ, also outside the hull (section 5.3)",
           ours=f"holds at every point for lambda in {cfg.hull_lams} (P~ is feasible for (5.8))",
-          value=float(all(r[2] for r in hull_rows)))
+          value=float(never_worse))
 
 # %% [markdown]
 # ## 3. The scalable relaxation, and how far it lands from (5.8)
@@ -241,35 +224,8 @@ run.claim("exact SCQ never quantizes worse than VQ", all(r[2] for r in hull_rows
 # simplex, and the time.
 
 # %%
-layer_rows, layer_obj = [], {}
-for f_dim, k in cfg.layer_sizes:
-    gl = torch.Generator().manual_seed(10 + k)
-    z = torch.randn(cfg.layer_columns, f_dim, generator=gl, dtype=torch.float64)
-    c = torch.randn(k, f_dim, generator=gl, dtype=torch.float64)
-    t0 = time.perf_counter()
-    p_star, p_vq = scq_exact(z, c, cfg.lam)
-    t_exact = time.perf_counter() - t0
-    p_ridge = scq_ridge(z, c, p_vq, cfg.lam)
-    cands = {"VQ (one-hot)": (p_vq, 0.0), "exact (5.8), cvxpylayers": (p_star, t_exact)}
-    t0 = time.perf_counter()
-    cands["ridge + exact projection"] = (project_simplex(scq_ridge(z, c, p_vq, cfg.lam)), time.perf_counter() - t0)
-    for m in cfg.alternating_steps:
-        t0 = time.perf_counter()
-        cands[f"ridge + alternating, m={m}"] = (project_simplex_alternating(scq_ridge(z, c, p_vq, cfg.lam), m),
-                                                time.perf_counter() - t0)
-    obj_star = float(scq_objective(z, c, p_star, p_vq, cfg.lam).mean())
-    for name, (p, t) in cands.items():
-        obj = float(scq_objective(z, c, p, p_vq, cfg.lam).mean())
-        layer_obj[(k, name)] = obj / obj_star
-        layer_rows.append((f"F={f_dim}, K={k}", name, obj, obj / obj_star,
-                           float((p - p_star).norm() / p_star.norm()),
-                           float((p < -1e-9).any(1).double().mean()), float(p.min()),
-                           float(((z - p @ c) ** 2).sum(1).mean()), 1e3 * t))
-display(Markdown(
-    "| size | solver | objective (5.8) | / exact | rel. distance to $P^\\star$ | columns with $p<0$ | min entry | "
-    "quant. error $\\|z-Cp\\|^2$ | ms |\n|---|---|---|---|---|---|---|---|---|\n"
-    + "\n".join(f"| {s} | {n} | {o:.2f} | {r:.2f} | {d:.2f} | {100 * neg:.0f}% | {mn:+.3f} | {q:.2f} | {t:.1f} |"
-                for s, n, o, r, d, neg, mn, q, t in layer_rows)))
+layer_rows, layer_obj = ex.compare_solvers(cfg.layer_sizes, cfg.layer_columns, cfg.lam, cfg.alternating_steps)
+run.table(layer_rows, fmt=ex.SOLVER_TABLE_FORMAT)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -312,71 +268,22 @@ run.claim("Alg. 9 as printed lands far from the solution of (5.8) at K=128", rel
 # autoencoder is the floor every quantizer is measured against.
 
 # %%
-if cfg.dataset == "digits":
-    data = digits(flat=False, normalize="unit", device=dev)
-elif cfg.dataset == "cifar10":
-    data = cifar10(normalize=False, device=dev)  # pixels in [0, 1], as for digits
-else:
-    raise ValueError(f"unknown dataset {cfg.dataset!r}")
-x_train, x_test = data.x_train, data.x_test
-names = {"ae": "AE (no quantizer)", "vq": "VQ", "vq_rep": "VQ + replacement", "scq": "SCQ",
-         "scq_alg9": "SCQ, Alg. 9 as printed", "simvq": "SimVQ"}
-
-
-def train(kind: str, seed: int, init: str = "uniform"):
-    """One autoencoder with quantizer ``kind`` from seed ``seed``; returns (model, history, test metrics)."""
-    torch.manual_seed(seed)
-    q = None if kind == "ae" else make_quantizer(kind, cfg.num_codes, cfg.code_dim, cfg.beta, cfg.lam,
-                                                 cfg.alg9_steps, init, device=dev)
-    model = VQAutoencoder(q, cfg.image_channels, cfg.channels, cfg.res_channels, cfg.res_blocks, cfg.code_dim,
-                          cfg.downsamples, device=dev)
-    hist = train_autoencoder(model, x_train, x_test, cfg.steps, cfg.batch_size, cfg.lr,
-                             torch.Generator().manual_seed(seed), cfg.eval_every, progress=f"{kind} seed {seed}")
-    return model, hist, (evaluate_autoencoder(model, x_test) if not hist.diverged else None)
-
-
-results, models, hists = {}, {}, {}
-for seed in cfg.seeds:
-    for kind in cfg.methods:
-        if kind == "ae" and seed != cfg.seeds[0]:
-            continue  # the reference needs one seed
-        models[kind, seed], hists[kind, seed], results[kind, seed] = train(kind, seed)
+results, models, hists = ex.train_methods(cfg, data, device=dev)
 for kind in cfg.methods:
     for seed in cfg.seeds:
         if (kind, seed) in results and kind != "ae":
-            r = results[kind, seed]
-            run.metric(f"{kind}/seed{seed}/recon_mse", r["recon_mse"])
-            run.metric(f"{kind}/seed{seed}/quant_error", r["quant_error"])
+            run.metric(f"{kind}/seed{seed}/recon_mse", results[kind, seed]["recon_mse"])
+            run.metric(f"{kind}/seed{seed}/quant_error", results[kind, seed]["quant_error"])
 
 # %% [markdown]
 # Test reconstruction error during training (one line per seed), and reconstructions of the same test digits:
 
 # %% mystnb={"image": {"alt": "Test reconstruction MSE against training step, log scale, one line per seed: the autoencoder without quantizer (black) is lowest, SCQ (green) next, and VQ (blue) and VQ with replacement (orange) highest and close together."}}
-fig, ax = plt.subplots(figsize=(7, 3.8))
-colors = {"ae": "k", "vq": "tab:blue", "vq_rep": "tab:orange", "scq": "tab:green"}
-for (kind, seed), h in hists.items():
-    ax.plot(h.steps, h.test_mse, color=colors[kind], alpha=0.8,
-            label=names[kind] if seed == cfg.seeds[0] else None)
-ax.set_yscale("log")
-ax.set_xlabel("training step")
-ax.set_ylabel("test reconstruction MSE")
-ax.set_title("digits autoencoders, one line per seed")
-ax.legend(fontsize=8)
+plot_test_curves(hists, first_seed=cfg.seeds[0])
 plt.show()
 
 # %% mystnb={"image": {"alt": "A grid of ten test digits (columns) in five rows: the input, then the reconstructions of the autoencoder without quantizer, VQ, VQ with replacement and SCQ. Every reconstruction is recognisable; the quantized ones are slightly blurrier than the unquantized one."}}
-show = x_test[:10]
-rows_img = [("input", show)]
-for kind in cfg.methods:
-    with torch.no_grad():
-        models[kind, cfg.seeds[0]].eval()
-        rows_img.append((names[kind], models[kind, cfg.seeds[0]](show).x_hat.clamp(0, 1)))
-fig, axes = plt.subplots(len(rows_img), 10, figsize=(8, 0.9 * len(rows_img)))
-for i, (label, imgs) in enumerate(rows_img):
-    for j in range(10):
-        axes[i, j].imshow(imgs[j].permute(1, 2, 0).squeeze(-1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-        axes[i, j].axis("off")
-    axes[i, 0].set_title(label, fontsize=8, loc="left")
+plot_reconstructions({kind: models[kind, cfg.seeds[0]] for kind in cfg.methods}, data.x_test[:10])
 plt.show()
 
 # %% [markdown]
@@ -387,33 +294,8 @@ plt.show()
 # of nonzero weights per latent vector.
 
 # %%
-def summarize(keys):
-    """Mean and std over seeds of each metric, for the runs in ``keys`` that did not diverge."""
-    rs = [results[k] for k in keys if results.get(k) is not None]
-    return {m: (np.mean([r[m] for r in rs]), np.std([r[m] for r in rs])) for m in rs[0]} if rs else None
-
-
-thesis_c10 = {"ae": ("0.44", "—", "—", "—"), "vq": ("41.19", "70.47", "6.62", "4.45"),
-              "vq_rep": ("5.49", "4.13e-3", "106.07", "5.56"), "scq": ("1.53", "0.15e-3", "124.11", "7.42")}
-table = ["| method | recon MSE (1e-3) | quant error (1e-3) | perplexity hard / soft | codes used | nonzeros | "
-         "quantizer ms | thesis, CIFAR-10: MSE (1e-3), quant error, perplexity, ms |",
-         "|---|---|---|---|---|---|---|---|"]
-for kind in cfg.methods:
-    s = summarize([(kind, sd) for sd in cfg.seeds])
-    th = " / ".join(thesis_c10[kind]) if kind in thesis_c10 else ""
-    if kind == "ae":
-        table.append(f"| {names[kind]} | {1e3 * s['recon_mse'][0]:.2f} | — | — | — | — | — | {th} |")
-        continue
-    table.append(f"| {names[kind]} | {1e3 * s['recon_mse'][0]:.2f} ± {1e3 * s['recon_mse'][1]:.2f} | "
-                 f"{1e3 * s['quant_error'][0]:.2f} ± {1e3 * s['quant_error'][1]:.2f} | "
-                 f"{s['perplexity_hard'][0]:.1f} / {s['perplexity_soft'][0]:.1f} | {s['codes_used'][0]:.0f} | "
-                 f"{s['nonzeros'][0]:.1f} | {s['quant_ms'][0]:.1f} | {th} |")
-display(Markdown("\n".join(table)))
-per_seed = {k: [results[k, sd] for sd in cfg.seeds] for k in cfg.methods if k != "ae"}
-display(Markdown("Per seed (recon MSE 1e-3, quant error 1e-3, hard perplexity): " + "; ".join(
-    f"seed {sd}: " + ", ".join(f"{names[k]} {1e3 * per_seed[k][i]['recon_mse']:.2f} / "
-                               f"{1e3 * per_seed[k][i]['quant_error']:.2f} / {per_seed[k][i]['perplexity_hard']:.0f}"
-                               for k in per_seed) for i, sd in enumerate(cfg.seeds))))
+display(run.table(ex.table51_rows(cfg, results)))
+run.table(ex.per_seed_rows(cfg, results), fmt=ex.PER_SEED_FORMAT, caption="Per seed.")
 
 # %%
 q_ratio = [results["scq", sd]["quant_error"] / results["vq", sd]["quant_error"] for sd in cfg.seeds]
@@ -451,7 +333,7 @@ run.claim("SCQ reconstructs better than VQ (median over seeds)", mse_scq < mse_v
 # %%
 alg9 = None
 if cfg.alternating_train:
-    _, h9, r9 = train("scq_alg9", cfg.seeds[0])
+    _, h9, r9 = ex.train_one(cfg, data, "scq_alg9", cfg.seeds[0], device=dev)
     alg9 = (h9, r9)
     if h9.diverged:
         print(f"Alg. 9 (m={cfg.alg9_steps}) diverged at step {h9.diverged_at}: training loss {h9.train_loss[-1]:.2g}")
@@ -473,24 +355,9 @@ if cfg.alternating_train:
 # 6) with $N(0,1)$ codebooks:
 
 # %%
-init_res = {}
-for seed in cfg.init_seeds:
-    for kind in cfg.init_methods:
-        if kind not in ("vq", "simvq") and seed != cfg.init_seeds[0]:
-            continue  # VQ and SimVQ over all seeds (the claim of section 6), the others on one
-        _, _, init_res[kind, seed] = train(kind, seed, init="normal")
+init_res = ex.train_init_study(cfg, data, device=dev)
 if init_res:
-    rows_init = ["| method | codebook init | recon MSE (1e-3) | quant error (1e-3) | perplexity hard / soft | codes used |",
-                 "|---|---|---|---|---|---|"]
-    s0 = cfg.init_seeds[0]
-    for kind in cfg.init_methods:
-        for init_name, rr in (("U(-1/K, 1/K)", results.get((kind, s0))), ("N(0, 1)", init_res.get((kind, s0)))):
-            if rr is None:
-                continue
-            rows_init.append(f"| {names[kind]} | {init_name} | {1e3 * rr['recon_mse']:.2f} | "
-                             f"{1e3 * rr['quant_error']:.2f} | {rr['perplexity_hard']:.1f} / "
-                             f"{rr['perplexity_soft']:.1f} | {rr['codes_used']:.0f} |")
-    display(Markdown(f"Seed {s0}:\n\n" + "\n".join(rows_init)))
+    display(run.table(ex.init_rows(cfg, results, init_res), fmt=ex.INIT_FORMAT, caption=f"Seed {cfg.init_seeds[0]}."))
 
 # %% [markdown]
 # With $N(0,1)$ codes, plain VQ collapses: only the few codes that happen to lie near the encoder's outputs are ever
@@ -511,19 +378,12 @@ if init_res:
 if init_res:
     used_vq = [init_res["vq", sd]["codes_used"] for sd in cfg.init_seeds]
     used_sim = [init_res["simvq", sd]["codes_used"] for sd in cfg.init_seeds]
-    mse_sim = [init_res["simvq", sd]["recon_mse"] for sd in cfg.init_seeds]
-    mse_vqn = [init_res["vq", sd]["recon_mse"] for sd in cfg.init_seeds]
-    display(Markdown(
-        "| seed | VQ, N(0,1): codes used | SimVQ: codes used | VQ recon MSE (1e-3) | SimVQ recon MSE (1e-3) |\n"
-        "|---|---|---|---|---|\n" + "\n".join(
-            f"| {sd} | {a:.0f} / {cfg.num_codes} | {b:.0f} / {cfg.num_codes} | {1e3 * c:.2f} | {1e3 * d:.2f} |"
-            for sd, a, b, c, d in zip(cfg.init_seeds, used_vq, used_sim, mse_vqn, mse_sim))))
+    display(run.table(ex.simvq_rows(cfg, init_res), fmt=ex.SIMVQ_FORMAT))
     s0 = cfg.init_seeds[0]
-    cmp = {k: init_res.get((k, s0)) for k in ("vq_rep", "scq", "simvq")}
-    display(Markdown("Seed {}, N(0,1) codebooks: recon MSE (1e-3) VQ + replacement {:.2f}, SCQ {:.2f}, SimVQ {:.2f}; "
-                     "with U(-1/K, 1/K) codebooks SCQ reached {:.2f}.".format(
-                         s0, *(1e3 * cmp[k]["recon_mse"] for k in ("vq_rep", "scq", "simvq")),
-                         1e3 * results["scq", s0]["recon_mse"])))
+    mse_n = [1e3 * init_res[k, s0]["recon_mse"] for k in ("vq_rep", "scq", "simvq")]
+    display(Markdown(f"Seed {s0}, N(0,1) codebooks: recon MSE (1e-3) VQ + replacement {mse_n[0]:.2f}, SCQ "
+                     f"{mse_n[1]:.2f}, SimVQ {mse_n[2]:.2f}; with U(-1/K, 1/K) codebooks SCQ reached "
+                     f"{1e3 * results['scq', s0]['recon_mse']:.2f}."))
     run.claim("SimVQ uses over 3x as many codes as VQ where VQ collapses, on every seed",
               min(b / a for a, b in zip(used_vq, used_sim)) > 3,
               thesis="(not in the thesis) SimVQ paper: collapse fixed by one linear layer",
@@ -538,44 +398,20 @@ if init_res:
 # trained. SCQ removes the straight-through bias and most of the quantization error, but it does not by itself
 # solve the usage problem that SimVQ and replacement target.
 #
-# ## 7. What did not reproduce
+# ## What did not reproduce
 #
 # Numbers from this page (digits, $K=128$, $F=16$, seeds above) next to the thesis's (CIFAR-10, Table 5.1):
 
 # %%
 if SCALE != "smoke":
-    s_vq, s_scq = summarize([("vq", sd) for sd in cfg.seeds]), summarize([("scq", sd) for sd in cfg.seeds])
-    s_rep = summarize([("vq_rep", sd) for sd in cfg.seeds])
-    alg9_text = (f"diverged at step {alg9[0].diverged_at}" if alg9 and alg9[0].diverged
-                 else ("trained: MSE {:.2e}".format(alg9[1]["recon_mse"]) if alg9 else "not run"))
-    display(Markdown(
-        "| thesis claim | thesis | this book |\n|---|---|---|\n"
-        f"| SCQ has higher perplexity than VQ | 124.11 vs 6.62 | hard {s_scq['perplexity_hard'][0]:.1f} vs "
-        f"{s_vq['perplexity_hard'][0]:.1f}; soft {s_scq['perplexity_soft'][0]:.1f} vs "
-        f"{s_vq['perplexity_soft'][0]:.1f} |\n"
-        f"| SCQ's quantization error is orders of magnitude below VQ's | 0.15e-3 vs 70.47 (5 orders) | "
-        f"{1e3 * s_scq['quant_error'][0]:.2f}e-3 vs {1e3 * s_vq['quant_error'][0]:.2f}e-3 "
-        f"({s_vq['quant_error'][0] / s_scq['quant_error'][0]:.0f}x) |\n"
-        f"| SCQ reconstructs an order of magnitude better | 1.53e-3 vs 41.19e-3 (27x) | "
-        f"{1e3 * s_scq['recon_mse'][0]:.2f}e-3 vs {1e3 * s_vq['recon_mse'][0]:.2f}e-3 "
-        f"({s_vq['recon_mse'][0] / s_scq['recon_mse'][0]:.1f}x, U(-1/K,1/K) init only) |\n"
-        f"| replacement improves VQ's reconstruction | 5.49e-3 vs 41.19e-3 | "
-        f"{1e3 * s_rep['recon_mse'][0]:.2f}e-3 vs {1e3 * s_vq['recon_mse'][0]:.2f}e-3 with U(-1/K,1/K) codes "
-        f"(with N(0,1) codes: {1e3 * init_res['vq_rep', cfg.init_seeds[0]]['recon_mse']:.2f}e-3 vs "
-        f"{1e3 * init_res['vq', cfg.init_seeds[0]]['recon_mse']:.2f}e-3, seed {cfg.init_seeds[0]}) |\n"
-        f"| Alg. 9 (m=20) trains SCQ | Table 5.1 | {alg9_text} |\n"
-        f"| exact convex-hull reconstruction | any $\\lambda$ | only as $\\lambda\\to0$: max error "
-        f"{hull_rows[2][1]:.2f} at $\\lambda=0.1$ |\n"
-        f"| SCQ quantizes at a cost comparable to VQ | 7.42 vs 4.45 ms (1.7x, GPU) | {s_scq['quant_ms'][0]:.0f} vs "
-        f"{s_vq['quant_ms'][0]:.0f} ms ({s_scq['quant_ms'][0] / s_vq['quant_ms'][0]:.0f}x, CPU, forward on the "
-        "test set; `bench_scq.py` times forward + backward) |"))
+    display(run.table(ex.reproduction_rows(cfg, results, init_res, alg9, hull_rows[2]["max_error"])))
 
 # %% [markdown]
 # The plain-VQVAE quantization error of 70.47 in the thesis, four to five orders of magnitude above every other
 # method, suggests a collapsed or diverged baseline (or a different reduction) rather than the typical behaviour of
 # VQ; with a small initialization our VQ is a few times, not $10^5$ times, worse than SCQ.
 #
-# ## 8. At the thesis's scale
+# ## At the thesis's scale
 #
 # With `SCALE = "full"` (CIFAR-10's python batches under `$EFFCOURSE_DATA/cifar10`, and a GPU) the same cells train
 # the thesis's CIFAR-10 configuration: $32\times32 \to 16\times16$ latents, the architecture above with three input

@@ -36,23 +36,30 @@
 # %% tags=["parameters"]
 import os
 
-SCALE = os.environ.get("EFFCOURSE_SCALE", "book")  # "smoke" | "book" | "full"
+SCALE = os.environ.get("EFFCOURSE_SCALE", "book")  # one of "smoke", "book", "full"
 SEED = 0
 DEVICE = "auto"
 
+# %% [markdown]
+# ## Set-up
+#
+# The method lives in `effcourse.avagrad`: the optimizers in `optim`, the comparison's constructors in `zoo`, one
+# module per experiment below (`limit`, `counterexample`, `properties`, `tuning`, `pitfall`) and the figures in
+# `figures`. The data set and the network come from the configuration of the scale: at `smoke` and `book` an MLP on
+# flat, standardized digits (pixels constant on the training split dropped), at `full` the thesis's Wide ResNets on
+# CIFAR-10 images with crops and flips. Tuning always happens on a validation split carved from the training part;
+# the test split is touched only by the final comparison (Section 6).
+
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from effcourse import Run
-from effcourse.avagrad import AvaGrad, DelayedAdam, EMAMomentumSGD, make_optimizer, tuning
+from effcourse.avagrad import OPTIMIZERS, figures, limit, model_factory, optimizer_factory, pitfall, properties, tuning
 from effcourse.avagrad import counterexample as cx
-from effcourse.core.data import cifar10, digits, holdout, random_crop_flip
-from effcourse.core.models import MLP, WideResNet
-from effcourse.core.plotting import grid_heatmap
-from effcourse.core.train import fit
+from effcourse.avagrad.zoo import THESIS_CIFAR10_ERR
+from effcourse.core.data import dataset, holdout
 
 run = Run("08-avagrad", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
@@ -60,6 +67,11 @@ dev = run.device
 # every experiment's seeds are offset by SEED, so that a run with another SEED is an independent replicate
 grid_seeds = [SEED + s for s in cfg.grid_seeds]
 compare_seeds = [SEED + s for s in cfg.compare_seeds]
+base = dataset(cfg.dataset, flat=cfg.model == "mlp", device=dev)  # the MLP reads rows, the WRN images
+val = holdout(base, cfg.val_fraction, seed=0)                      # the tuning split
+make_model = model_factory(cfg, base, dev)                         # the network tuned on
+make_final_model = model_factory(cfg, base, dev, final=True)       # the network reported (WRN-28-10 at full)
+fit_kw = tuning.fit_kwargs(cfg, cfg.grid_epochs)                   # batch, augmentation, lr schedule
 run
 
 # %% [markdown]
@@ -97,39 +109,10 @@ run
 # it **at a fixed $\alpha$**, a property Section 3 explains.
 
 # %%
-def limit_distance(make_opt, make_ref, steps: int, seed: int = SEED) -> float:
-    """Distance between final weights of two optimizers run on the same minibatches from the same start."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(256, 20, generator=g).to(dev)
-    y = (x[:, 0] * x[:, 1] > 0).long()
-    torch.manual_seed(seed)
-    a = MLP([20, 32, 2], device=dev)
-    b = MLP([20, 32, 2], device=dev)
-    b.load_state_dict(a.state_dict())
-    oa, ob = make_opt(a.parameters()), make_ref(b.parameters())
-    for _ in range(steps):
-        idx = torch.randint(0, 256, (32,), generator=g).to(dev)
-        for net, opt in ((a, oa), (b, ob)):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
-    with torch.no_grad():
-        return float(torch.cat([(p - q).flatten() for p, q in zip(a.parameters(), b.parameters())]).norm())
-
-
-gamma = 0.05
-rows = []
-for eps in cfg.limit_eps:
-    d_adam = limit_distance(lambda p, e=eps: torch.optim.Adam(p, lr=gamma * e, eps=e),
-                            lambda p: EMAMomentumSGD(p, lr=gamma, bias_correction=True), cfg.limit_steps)
-    d_ava = limit_distance(lambda p, e=eps: AvaGrad(p, lr=gamma, eps=e),
-                           lambda p: EMAMomentumSGD(p, lr=gamma, bias_correction=False), cfg.limit_steps)
-    d_adam_fixed = limit_distance(lambda p, e=eps: torch.optim.Adam(p, lr=gamma, eps=e),
-                                  lambda p: EMAMomentumSGD(p, lr=gamma, bias_correction=True), cfg.limit_steps)
-    rows.append((eps, d_adam, d_ava, d_adam_fixed))
-display(Markdown("| $\\epsilon$ | Adam($\\alpha=\\gamma\\epsilon$) to SGD | AvaGrad($\\alpha=\\gamma$) to SGD | "
-                 "Adam($\\alpha=\\gamma$) to SGD |\n|---|---|---|---|\n"
-                 + "\n".join(f"| {e:.0e} | {a:.2e} | {v:.2e} | {f:.2e} |" for e, a, v, f in rows)))
+rows = limit.limit_distances(cfg.limit_eps, gamma=0.05, steps=cfg.limit_steps, seed=SEED, device=dev)
+run.table([(r["eps"], r["adam_scaled"], r["avagrad"], r["adam_fixed"]) for r in rows],
+          ["$\\epsilon$", "Adam($\\alpha=\\gamma\\epsilon$) to SGD", "AvaGrad($\\alpha=\\gamma$) to SGD",
+           "Adam($\\alpha=\\gamma$) to SGD"], fmt={"$\\epsilon$": ".0e"}, floatfmt=".2e")
 
 # %% [markdown]
 # Both distances shrink in proportion to $1/\epsilon$: the adaptive part of the update is an $O(1/\epsilon)$
@@ -138,17 +121,18 @@ display(Markdown("| $\\epsilon$ | Adam($\\alpha=\\gamma\\epsilon$) to SGD | AvaG
 # AvaGrad reaches SGD at the same $\alpha$, which is what makes its two hyperparameters separable.
 
 # %%
-d_ratio = rows[0][2] / rows[1][2]
+d_ratio = rows[0]["avagrad"] / rows[1]["avagrad"]
 run.claim("eps -> inf: AvaGrad at fixed lr becomes EMA-momentum SGD",
-          rows[1][2] < 1e-3 and d_ratio > 30,
+          rows[1]["avagrad"] < 1e-3 and d_ratio > 30,
           thesis="Adam(alpha = gamma eps) -> SGD(gamma) as eps -> inf (eq. 6.8)",
-          ours=f"distance {rows[1][2]:.1e} at eps=1e2, shrinks {d_ratio:.0f}x from eps=1 to 1e2",
-          value=rows[1][2])
+          ours=f"distance {rows[1]['avagrad']:.1e} at eps=1e2, shrinks {d_ratio:.0f}x from eps=1 to 1e2",
+          value=rows[1]["avagrad"])
 run.claim("eps -> inf: Adam becomes SGD only with lr = gamma * eps",
-          rows[1][1] < 1e-2 and rows[-1][3] > 100 * rows[-1][1],
+          rows[1]["adam_scaled"] < 1e-2 and rows[-1]["adam_fixed"] > 100 * rows[-1]["adam_scaled"],
           thesis="alpha_t = gamma eps needed (eq. 6.8)",
-          ours=f"lr = gamma eps: {rows[-1][1]:.1e}; fixed lr: {rows[-1][3]:.1e} at eps={cfg.limit_eps[-1]:.0e}",
-          value=rows[1][1])
+          ours=f"lr = gamma eps: {rows[-1]['adam_scaled']:.1e}; fixed lr: {rows[-1]['adam_fixed']:.1e} "
+               f"at eps={cfg.limit_eps[-1]:.0e}",
+          value=rows[1]["adam_scaled"])
 
 # %% [markdown]
 # ## 2. A problem on which Adam fails for every $\epsilon$
@@ -209,28 +193,17 @@ print("smallest C with (6.23) >= 0:", smallest_C)
 # in several independent runs batched on the device.
 
 # %% mystnb={"image": {"alt": "Running mean of the squared gradient against steps (log axis) on the counterexample, mean and range of the runs: Adam stays at 1 for the whole run, AMSGrad falls slowly from 1, and Delayed Adam and Adam with a growing epsilon fall towards 0."}}
+every = max(cfg.counter_steps // 200, 1)
 out = cx.run_methods(prob, steps=cfg.counter_steps, lr=cfg.counter_lr, beta2=0.99, eps=1e-8, w1=1.0,
                      seeds=cfg.counter_seeds, generator=torch.Generator().manual_seed(SEED), device=dev,
-                     record_every=max(cfg.counter_steps // 200, 1))
-steps_axis = np.arange(1, out["adam"].shape[1] + 1) * max(cfg.counter_steps // 200, 1)
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-names = {"adam": "Adam", "amsgrad": "AMSGrad", "delayed_adam": "Delayed Adam",
-         "adam_eps_schedule": r"Adam, $\epsilon_t = t^{3/2}$"}
-for m, label in names.items():
-    r = out[m].cpu().numpy()
-    ax.plot(steps_axis, r.mean(0), label=label)
-    ax.fill_between(steps_axis, r.min(0), r.max(0), alpha=0.2)
-ax.set_xscale("log")
-ax.set_xlabel("step $t$")
-ax.set_ylabel(r"$\frac{1}{t}\sum_{t' \leq t} \|\nabla f(w_{t'})\|^2$")
-ax.set_title(f"Eq. 6.13 ($C$=999): running mean of the squared gradient, {cfg.counter_seeds} runs")
-ax.legend(fontsize=8)
-plt.tight_layout()
+                     record_every=every)
+fig = figures.plot_running_mean(
+    out, every, title=f"Eq. 6.13 ($C$=999): running mean of the squared gradient, {cfg.counter_seeds} runs")
 plt.show()
-final = {m: out[m][:, -1].cpu().numpy() for m in names}
-display(Markdown("| method | final running mean (min-max over runs) | final $w$ (mean) |\n|---|---|---|\n" + "\n".join(
-    f"| {names[m]} | {v.mean():.3f} ({v.min():.3f}-{v.max():.3f}) | {float(out[m + '/w'].mean()):.3f} |"
-    for m, v in final.items())))
+final = {m: out[m][:, -1].cpu().numpy() for m in cx.METHODS}
+run.table([(figures.METHOD_LABELS[m], f"{v.mean():.3f} ({v.min():.3f}-{v.max():.3f})", float(out[m + "/w"].mean()))
+           for m, v in final.items()], ["method", "final running mean (min-max over runs)", "final $w$ (mean)"],
+          floatfmt=".3f")
 
 # %% [markdown]
 # Adam stays at $w = 1$, where the squared gradient is $\delta^2 = 1$, for the whole run: the expected step of
@@ -304,51 +277,11 @@ run.claim("bound (6.23) is positive at the thesis's example", cx.adam_drift_boun
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def steps_of(opt_cls, grads, **kw):
-    """Apply a fixed list of gradients to a zero-initialized parameter; return the list of updates."""
-    w = torch.zeros(grads[0].shape, dtype=torch.float64, requires_grad=True)
-    opt = opt_cls([w], **kw)
-    ups = []
-    for g in grads:
-        before = w.detach().clone()
-        w.grad = g.clone()
-        opt.step()
-        ups.append(w.detach() - before)
-    return ups
-
-
-gen = torch.Generator().manual_seed(0)
-grads = [torch.randn(50, generator=gen, dtype=torch.float64) * torch.linspace(0.1, 3, 50, dtype=torch.float64)
-         for _ in range(30)]
-# 1. the premise: perturb the last gradient; eta_30 is unchanged, so the update changes only through m
-alt = grads[:-1] + [grads[-1] * 5 + 1]
-u, ua = steps_of(AvaGrad, grads, lr=0.1, eps=1e-3)[-1], steps_of(AvaGrad, alt, lr=0.1, eps=1e-3)[-1]
-w0 = torch.zeros(50, dtype=torch.float64, requires_grad=True)
-probe = AvaGrad([w0], lr=0.1, eps=1e-3)
-for g in grads[:-1]:
-    w0.grad = g.clone()
-    probe.step()
-v_prev = probe.state[w0]["exp_avg_sq"].clone()
-eta = 1 / (v_prev.sqrt() + 1e-3)
-eta_hat = eta / eta.pow(2).mean().sqrt()
-m_prev = probe.state[w0]["exp_avg"]
-pred = lambda g: -0.1 * eta_hat * (0.9 * m_prev + 0.1 * g)  # noqa: E731
-print("update = -lr * normalized eta_{t-1} * m_t, for both g_t:",
-      bool(torch.allclose(u, pred(grads[-1]), atol=1e-12) and torch.allclose(ua, pred(alt[-1]), atol=1e-12)))
-# 2. the first step
-first = steps_of(AvaGrad, grads[:1], lr=0.1, eps=1e-3)[0]
-print("first step == -lr (1 - beta1) g_1:", bool(torch.allclose(first, -0.1 * 0.1 * grads[0], atol=1e-15)))
-# 3. gradient scale, eps -> 0
-scaled = [g * 10 for g in grads]
-ratio_adam = (steps_of(torch.optim.Adam, scaled, lr=1e-3, eps=1e-12)[-1].norm()
-              / steps_of(torch.optim.Adam, grads, lr=1e-3, eps=1e-12)[-1].norm())
-ratio_ava = (steps_of(AvaGrad, scaled, lr=0.1, eps=1e-12)[-1].norm()
-             / steps_of(AvaGrad, grads, lr=0.1, eps=1e-12)[-1].norm())
-print(f"gradients x10: Adam's step x{float(ratio_adam):.4f}, AvaGrad's step x{float(ratio_ava):.4f}")
-# Delayed Adam is AvaGrad without the normalizer
-ud = steps_of(DelayedAdam, grads, lr=0.1, eps=1e-3)[-1]
-print("Delayed Adam step == -lr eta_{t-1} m_t:",
-      bool(torch.allclose(ud, -0.1 * eta * (0.9 * m_prev + 0.1 * grads[-1]), atol=1e-12)))
+props = properties.update_properties(steps=30, dim=50, lr=0.1, eps=1e-3, seed=0)
+print("update = -lr * normalized eta_{t-1} * m_t, for both g_t:", props["premise"])
+print("first step == -lr (1 - beta1) g_1:", props["first_step"])
+print(f"gradients x10: Adam's step x{props['adam_scale']:.4f}, AvaGrad's step x{props['avagrad_scale']:.4f}")
+print("Delayed Adam step == -lr eta_{t-1} m_t:", props["delayed_adam"])
 
 # %% [markdown]
 # ## 4. Separability: a grid over $(\alpha, \epsilon)$
@@ -367,52 +300,13 @@ print("Delayed Adam step == -lr eta_{t-1} m_t:",
 # shows why that matters for AvaGrad). At `full` scale the same code runs the thesis's protocol on CIFAR-10.
 
 # %%
-if cfg.dataset == "digits":
-    base = digits(device=dev)
-    augment = None
-
-    def make_model():
-        return MLP([base.num_features, cfg.hidden, cfg.hidden, base.num_classes], device=dev)
-
-    make_final_model = make_model
-else:  # the thesis's CIFAR-10 protocol; needs a local copy ($EFFCOURSE_DATA/cifar10)
-    base = cifar10(device=dev)
-
-    def augment(x):
-        return random_crop_flip(x)
-
-    def make_model():  # the thesis tunes on WRN-28-4 ...
-        return WideResNet(28, 4, base.num_classes).to(dev)
-
-    def make_final_model():  # ... and reports WRN-28-10 with the tuned hyperparameters
-        return WideResNet(28, cfg.widen, base.num_classes).to(dev)
-
-
-def optimizer_factory(name: str):
-    """(params, lr, eps) -> optimizer, with the configuration's weight decay (AdaShift's package has none)."""
-    wd = 0.0 if name == "adashift" else cfg.weight_decay
-    return lambda ps, lr, eps: make_optimizer(name, ps, lr, eps, weight_decay=wd)
-
-
-val = holdout(base, cfg.val_fraction, seed=0)
-fit_kw = dict(epochs=cfg.grid_epochs, batch_size=cfg.batch_size, augment=augment,
-              scheduler=(lambda o: torch.optim.lr_scheduler.MultiStepLR(o, cfg.lr_milestones, 0.2))
-              if cfg.lr_milestones else None)
-grids = {}
-for name in ("adam", "avagrad"):
-    grids[name] = np.mean([
-        tuning.grid_sweep(make_model, optimizer_factory(name), val,
-                          cfg.grid_lrs, cfg.grid_eps, seed=s, progress=f"{name} seed {s}", **fit_kw)
-        for s in grid_seeds], axis=0)
+grids = {name: tuning.mean_grid(make_model, optimizer_factory(name, cfg.weight_decay), val, cfg.grid_lrs,
+                                cfg.grid_eps, grid_seeds, progress=name, **fit_kw)
+         for name in ("adam", "avagrad")}
 best = {k: tuning.best_lr_per_eps(v, cfg.grid_lrs) for k, v in grids.items()}
 
 # %% mystnb={"image": {"alt": "Two heat maps of validation error over log10 learning rate (x) and log10 epsilon (y), dark for 20 percent or more and yellow for the lowest error, with red dots at each row's best learning rate. For Adam the low-error band bends into a diagonal at large epsilon, so its best learning rate moves by about four decades; for AvaGrad the band is nearly vertical, its best learning rate staying within about half a decade for epsilon from 1e-4 to 100 and moving right only at the smallest epsilons."}, "figure": {"caption": "Validation error on digits (%, mean over seeds, clipped at 20) of Adam (left) and AvaGrad (right) over the learning rate $\\alpha$ and $\\epsilon$; red dots mark the best learning rate for each $\\epsilon$.", "name": "fig-avagrad-grid"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for ax, (name, title) in zip(axes, [("adam", "Adam"), ("avagrad", "AvaGrad")]):
-    grid_heatmap(ax, grids[name], cfg.grid_lrs, cfg.grid_eps, title=title, best_lrs=best[name])
-    for text in ax.get_legend().get_texts():
-        text.set_fontsize(8)
-plt.tight_layout()
+fig = figures.plot_grids(grids, best, cfg.grid_lrs, cfg.grid_eps, titles={"adam": "Adam", "avagrad": "AvaGrad"})
 plt.show()
 
 # %% [markdown]
@@ -420,13 +314,10 @@ plt.show()
 # $\epsilon$ (after smoothing each row over neighbouring learning rates, since one validation image is 0.4 points):
 
 # %%
-table = "| $\\epsilon$ | Adam best $\\alpha$ (err %) | AvaGrad best $\\alpha$ (err %) |\n|---|---|---|\n"
-for i, eps in enumerate(cfg.grid_eps):
-    ja = cfg.grid_lrs.index(best["adam"][i]) if best["adam"][i] in cfg.grid_lrs else 0
-    jv = cfg.grid_lrs.index(best["avagrad"][i]) if best["avagrad"][i] in cfg.grid_lrs else 0
-    table += (f"| {eps:.0e} | {best['adam'][i]:.2g} ({100 * grids['adam'][i, ja]:.1f}) | "
-              f"{best['avagrad'][i]:.2g} ({100 * grids['avagrad'][i, jv]:.1f}) |\n")
-display(Markdown(table))
+err_best = {k: tuning.error_at(v, cfg.grid_lrs, best[k]) for k, v in grids.items()}
+run.table([(eps, *(f"{best[k][i]:.2g} ({100 * err_best[k][i]:.1f})" for k in ("adam", "avagrad")))
+           for i, eps in enumerate(cfg.grid_eps)],
+          ["$\\epsilon$", "Adam best $\\alpha$ (err %)", "AvaGrad best $\\alpha$ (err %)"], fmt={"$\\epsilon$": ".0e"})
 
 # %%
 probe_eps = [e for e in (1e-4, 1e-2, 1.0, 100.0) if e in cfg.grid_eps]
@@ -461,11 +352,12 @@ run.claim("AvaGrad's best validation error matches Adam's", abs(best_err["avagra
 gaps = {k: tuning.transfer_gaps(v) for k, v in grids.items()}
 gaps_probe = {k: tuning.transfer_gaps(v[rows_idx]) for k, v in grids.items()}
 trials = {k: tuning.expected_random_search_trials(v, 0.005) for k, v in grids.items()}
-display(Markdown(
-    "| | worst excess error (pts) of an lr tuned at each $\\epsilon$, reused at all | same, "
-    f"$\\epsilon \\in$ {probe_eps} only | expected random trials to 0.5 pt |\n|---|---|---|---|\n" + "\n".join(
-        f"| {k} | {', '.join(f'{100 * g:.1f}' for g in gaps[k])} | {', '.join(f'{100 * g:.1f}' for g in gaps_probe[k])}"
-        f" | {trials[k]:.1f} |" for k in grids)))
+run.table([(k, ", ".join(f"{100 * g:.1f}" for g in gaps[k]), ", ".join(f"{100 * g:.1f}" for g in gaps_probe[k]),
+            trials[k]) for k in grids],
+          ["", "worst excess error (pts) of an lr tuned at each $\\epsilon$, reused at all",
+           f"same, $\\epsilon \\in$ {probe_eps} only", "expected random trials to 0.5 pt"], floatfmt=".1f")
+
+# %%
 run.metric("grid/transfer_gap_avagrad", float(gaps_probe["avagrad"].max()))
 run.metric("grid/transfer_gap_adam", float(gaps_probe["adam"].max()))
 run.claim("a learning rate tuned at one eps transfers to the others (AvaGrad only)",
@@ -476,14 +368,12 @@ run.claim("a learning rate tuned at one eps transfers to the others (AvaGrad onl
           min_scale="book")
 
 # %% [markdown]
-# Between $\epsilon = 10^{-4}$ and $10^{2}$, six decades, AvaGrad's best learning rate stays within half a decade,
-# and a learning rate tuned anywhere in that range costs at most a few tenths of a point anywhere else; Adam's best
-# learning rate moves by four decades and a transferred one fails outright. Below $10^{-4}$ AvaGrad's best
-# learning rate starts to grow as well, and reusing a learning rate tuned at a large $\epsilon$ there costs tens
-# of points: the grid's first rows. The thesis reports no such bend on its WRN (best $\alpha = 1$ for all 21
-# values down to $10^{-8}$). The next section explains where it comes from. The expected number of random trials
-# is *not* in AvaGrad's favour on our grid: with a well-chosen grid both optimizers have a similar share of
-# near-optimal cells, so the separability shows up as transferability, not as a larger sweet spot.
+# Between $\epsilon = 10^{-4}$ and $10^{2}$, six decades, AvaGrad's best learning rate barely moves, and a learning
+# rate tuned anywhere in that range can be reused anywhere else at a small cost; Adam's best learning rate moves by
+# decades and a transferred one fails outright (the claims below give the numbers of this run). Below $10^{-4}$
+# AvaGrad's best learning rate starts to grow as well (the grid's first rows), a bend the thesis does not report;
+# the next section explains where it comes from, and the section *What did not reproduce* sums it up with the
+# tuning cost.
 
 # %% [markdown]
 # ## 5. Where separability breaks: coordinates with tiny second moments
@@ -502,24 +392,13 @@ run.claim("a learning rate tuned at one eps transfers to the others (AvaGrad onl
 # held by the 1% of coordinates with the largest $\eta_i$ at the end of training.
 
 # %%
-def top_share(eps: float, lr: float, data, make) -> tuple[float, float]:
-    """Share of ||eta||^2 held by the top 1% of coordinates after training, and the smallest sqrt(v) / median."""
-    torch.manual_seed(grid_seeds[0])
-    model = make()
-    opt = AvaGrad(model.parameters(), lr=lr, eps=eps, foreach=True)
-    fit(model, opt, data, generator=torch.Generator().manual_seed(grid_seeds[0]), **fit_kw)
-    v = torch.cat([opt.state[p]["exp_avg_sq"].flatten() for p in model.parameters()])
-    e2 = (1 / (v.sqrt() + eps)).pow(2).sort(descending=True).values
-    k = max(1, v.numel() // 100)
-    return float(e2[:k].sum() / e2.sum()), float(v.sqrt().min() / v.sqrt().median())
-
-
-if cfg.dataset == "digits" and cfg.pitfall_eps:
-    shares = [top_share(e, 1.0, val, make_model) for e in cfg.pitfall_eps]
-    display(Markdown("| $\\epsilon$ | share of $\\|\\eta\\|^2$ in the top 1% of coordinates | "
-                     "smallest $\\sqrt{v_i}$ / median |\n|---|---|---|\n" + "\n".join(
-                         f"| {e:.0e} | {100 * sh:.1f}% | {r:.3f} |" for e, (sh, r) in zip(cfg.pitfall_eps, shares))))
+if cfg.pitfall_eps:  # the MLP protocol only (full scale sets no pitfall_eps)
+    shares = [pitfall.trained_concentration(make_model, val, 1.0, e, seed=grid_seeds[0], **fit_kw)
+              for e in cfg.pitfall_eps]
     run.metric("pitfall/top1pct_share_smallest_eps", shares[0][0])
+    display(run.table([(e, f"{100 * sh:.1f}%", r) for e, (sh, r) in zip(cfg.pitfall_eps, shares)],
+                      ["$\\epsilon$", "share of $\\|\\eta\\|^2$ in the top 1% of coordinates",
+                       "smallest $\\sqrt{v_i}$ / median"], fmt={"$\\epsilon$": ".0e"}, floatfmt=".3f"))
 
 # %% [markdown]
 # With the smallest $\epsilon$, a hundredth of the coordinates carries a large part of $\|\eta\|^2$; with
@@ -529,23 +408,19 @@ if cfg.dataset == "digits" and cfg.pitfall_eps:
 # $1/\epsilon$. Below we keep those pixels in and re-run AvaGrad's grid over small $\epsilon$.
 
 # %%
-if cfg.dataset == "digits" and cfg.pitfall_eps:
-    raw = holdout(digits(drop_constant=False, device=dev), cfg.val_fraction, seed=0)
-    n_dead = int((raw.x_train.std(0) == 0).sum())
-
-    def make_raw_model():
-        return MLP([raw.num_features, cfg.hidden, cfg.hidden, raw.num_classes], device=dev)
-
-    pit = tuning.grid_sweep(make_raw_model, lambda ps, lr, eps: make_optimizer("avagrad", ps, lr, eps), raw,
-                            cfg.grid_lrs, cfg.pitfall_eps, seed=grid_seeds[0], progress="pitfall", **fit_kw)
+if cfg.pitfall_eps:
+    raw = holdout(pitfall.raw_digits(device=dev), cfg.val_fraction, seed=0)  # constant pixels kept
+    n_dead = pitfall.constant_columns(raw)
+    pit = tuning.grid_sweep(model_factory(cfg, raw, dev), optimizer_factory("avagrad"), raw, cfg.grid_lrs,
+                            cfg.pitfall_eps, seed=grid_seeds[0], progress="pitfall", **fit_kw)
     best_pit = tuning.best_lr_per_eps(pit, cfg.grid_lrs)
     clean = {e: best["avagrad"][cfg.grid_eps.index(e)] for e in cfg.pitfall_eps if e in cfg.grid_eps}
-    display(Markdown(f"{n_dead} input columns are constant on the training split "
-                     f"({n_dead * cfg.hidden} first-layer weights get zero gradient).\n\n"
-                     "| $\\epsilon$ | best $\\alpha$, constant pixels kept (err %) | best $\\alpha$, dropped |\n"
-                     "|---|---|---|\n"
-                     + "\n".join(f"| {e:.0e} | {b:.2g} ({100 * pit[i].min():.1f}) | {clean.get(e, float('nan')):.2g} |"
-                                 for i, (e, b) in enumerate(zip(cfg.pitfall_eps, best_pit)))))
+    print(f"{n_dead} input columns are constant on the training split "
+          f"({n_dead * cfg.hidden} first-layer weights get zero gradient).")
+    display(run.table([(e, f"{b:.2g} ({100 * pit[i].min():.1f})", clean.get(e, float("nan")))
+                       for i, (e, b) in enumerate(zip(cfg.pitfall_eps, best_pit))],
+                      ["$\\epsilon$", "best $\\alpha$, constant pixels kept (err %)", "best $\\alpha$, dropped"],
+                      fmt={"$\\epsilon$": ".0e"}, floatfmt=".2g"))
     pit_spread = tuning.log10_spread(best_pit)
     run.metric("pitfall/spread_avagrad", pit_spread)
     run.claim("zero-gradient weights make AvaGrad's best lr grow as eps shrinks", pit_spread >= 1.5,
@@ -567,28 +442,18 @@ if cfg.dataset == "digits" and cfg.pitfall_eps:
 # momentum 0.9 as in the thesis; AdaBound, AdaShift and AdaBelief come from the `pytorch-optimizer` package.
 
 # %%
-methods = ["sgd", "adam", "amsgrad", "adamw", "radam", "adabound", "adashift", "adabelief", "avagrad", "avagradw"]
-cmp_kw = dict(fit_kw, epochs=cfg.compare_epochs)
-chosen = {}
-for m in methods:
-    if m in grids:
-        i, j = np.unravel_index(np.argmin(grids[m]), grids[m].shape)
-        chosen[m] = (cfg.grid_lrs[j], cfg.grid_eps[i])
-    else:
-        errs = tuning.grid_sweep(make_model, optimizer_factory(m), val,
-                                 cfg.compare_lrs, [None], seed=grid_seeds[0], progress=m, **cmp_kw)
-        chosen[m] = (float(tuning.best_lr_per_eps(errs, cfg.compare_lrs)[0]), None)
-test_err = {m: np.array([tuning.train_once(make_final_model, lambda ps, m=m: optimizer_factory(m)(ps, *chosen[m]), base,
-                                           seed=s, **cmp_kw) for s in compare_seeds]) for m in methods}
-thesis_c10 = {"sgd": 3.86, "adam": 3.64, "amsgrad": 3.90, "adamw": 4.11, "radam": 3.89, "adabound": 5.40,
-              "adashift": 4.08, "adabelief": 3.98, "avagrad": 3.80, "avagradw": 3.97}
-display(Markdown("| optimizer | lr, eps | test error % (mean ± std over seeds) | thesis: CIFAR-10 WRN-28-10 |\n"
-                 "|---|---|---|---|\n" + "\n".join(
-                     f"| {m} | {chosen[m][0]:.2g}, {chosen[m][1] if chosen[m][1] is not None else 'default'} | "
-                     f"{100 * test_err[m].mean():.2f} ± {100 * test_err[m].std():.2f} | {thesis_c10[m]:.2f} |"
-                     for m in methods)))
-for m in methods:
+chosen, test_err = tuning.tune_and_test(
+    OPTIMIZERS, lambda m: optimizer_factory(m, cfg.weight_decay), make_model, make_final_model, val, base,
+    cfg.compare_lrs, compare_seeds, tune_seed=grid_seeds[0],
+    tuned={m: tuning.best_cell(grids[m], cfg.grid_lrs, cfg.grid_eps) for m in grids},
+    **tuning.fit_kwargs(cfg, cfg.compare_epochs))
+for m in OPTIMIZERS:
     run.metric(f"compare/{m}", float(test_err[m].mean()))
+run.table([(m, f"{chosen[m][0]:.2g}, {chosen[m][1] if chosen[m][1] is not None else 'default'}",
+            f"{100 * test_err[m].mean():.2f} ± {100 * test_err[m].std():.2f}", THESIS_CIFAR10_ERR[m])
+           for m in OPTIMIZERS],
+          ["optimizer", "lr, eps", "test error % (mean ± std over seeds)", "thesis: CIFAR-10 WRN-28-10"],
+          floatfmt=".2f")
 
 # %%
 gap = float(test_err["avagrad"].mean() - test_err["adam"].mean())
@@ -598,7 +463,40 @@ run.claim("tuned AvaGrad is as good as tuned Adam on held-out data", gap <= 0.01
                f"/ SGD {100 * test_err['sgd'].mean():.2f} %", value=gap, min_scale="book")
 
 # %% [markdown]
-# ## 7. At the thesis's scale
+# ## What did not reproduce
+#
+# Two of the thesis's findings held only in part on our protocol. First, **separability has a floor.** The thesis
+# finds AvaGrad's best learning rate unchanged for all 21 values of $\epsilon$ down to $10^{-8}$ on its Wide
+# ResNet. On the digits MLP it holds from $10^{-4}$ upwards; below, the best learning rate grows and a learning
+# rate tuned at a larger $\epsilon$ no longer transfers. Section 5 measured why: the normalizer is ruled by the
+# coordinates with the smallest second moments, and at small $\epsilon$ a handful of nearly (or exactly)
+# gradient-free weights dominate it. The thesis's bound assumes this away ($\sqrt{v_{t,i}} \gg \epsilon$
+# everywhere); a WRN with batch normalization may simply have no such coordinates.
+#
+# Second, **the tuning-cost measure does not favour AvaGrad here.** The thesis counts the trials a hyperparameter
+# optimizer needs to come within reach of the best configuration, and AvaGrad needs far fewer than Adam. Our
+# closest equivalent, the expected number of uniformly random grid trials, is no smaller for AvaGrad: on a grid
+# that covers each optimizer's good region, both have a comparable share of near-optimal cells. What separability
+# buys on our grid is the transfer of a tuned learning rate across $\epsilon$, measured in Section 4. The numbers
+# of this run:
+
+# %%
+spread_all = tuning.log10_spread(best["avagrad"])
+pitfall_note = f"; constant pixels kept: {pit_spread:.1f} decades (Section 5)" if cfg.pitfall_eps else ""
+run.table([
+    ("AvaGrad's best $\\alpha$ is 1.0 for each of 21 $\\epsilon$ in $[10^{-8}, 10^{2}]$ (Fig. 6.2)",
+     f"best lr spans {spread_ava:.1f} decades over $\\epsilon \\in$ {probe_eps} but {spread_all:.1f} over "
+     f"{cfg.grid_eps[0]:.0e} to {cfg.grid_eps[-1]:.0e} (best {best['avagrad'][0]:.2g} at {cfg.grid_eps[0]:.0e})"
+     f"{pitfall_note}; worst transfer gap {100 * gaps_probe['avagrad'].max():.1f} pts from $10^{{-4}}$ up, "
+     f"{100 * gaps['avagrad'].max():.1f} pts over the whole grid"),
+    ("AvaGrad needs 13 trials to come within reach of the best, Adam 74 (Figs. 6.5-6.6)",
+     f"expected random grid trials to within 0.5 pt: AvaGrad {trials['avagrad']:.1f}, Adam {trials['adam']:.1f}; "
+     f"worst transfer gap from $10^{{-4}}$ up: AvaGrad {100 * gaps_probe['avagrad'].max():.1f} pts, "
+     f"Adam {100 * gaps_probe['adam'].max():.1f} pts"),
+], ["thesis", "this run"])
+
+# %% [markdown]
+# ## At the thesis's scale
 #
 # With `SCALE = "full"` (and CIFAR-10's python batches under `$EFFCOURSE_DATA/cifar10`) the same cells run the
 # thesis's protocol: the $21 \times 21$ grid on WRN-28-4 with a validation split, then WRN-28-10 for 200 epochs
@@ -617,7 +515,8 @@ run.claim("tuned AvaGrad is as good as tuned Adam on held-out data", gap <= 0.01
 # *Thesis Table 6.1 (test error %, std over 3 runs; excerpt).* On character-level Penn Treebank the thesis reports
 # AvaGrad 1.179 and AvaGradW 1.175 bits per character against Adam's 1.182 (3-layer LSTM, 1000 units), the only
 # two methods to beat Adam there.
-#
+
+# %% [markdown]
 # ## Claims
 #
 # Every row below was asserted when this page was built (rows marked *not asserted* ran at a scale too small for

@@ -6,18 +6,21 @@ torch.optim provides SGD, Adam, AMSGrad, AdamW and RAdam; AdaBound, AdaShift and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
 from .optim import AvaGrad, AvaGradW
 
-__all__ = ["OPTIMIZERS", "make_optimizer"]
+__all__ = ["OPTIMIZERS", "THESIS_CIFAR10_ERR", "make_optimizer", "optimizer_factory"]
 
 OPTIMIZERS = ("sgd", "adam", "amsgrad", "adamw", "radam", "adabound", "adashift", "adabelief", "avagrad", "avagradw")
 # epsilon each method is run with when eps is not tuned (torch's or the package's default; AvaGrad's thesis value)
 DEFAULT_EPS = {"adam": 1e-8, "amsgrad": 1e-8, "adamw": 1e-8, "radam": 1e-8, "adabound": 1e-8, "adashift": 1e-10,
                "adabelief": 1e-16, "avagrad": 0.1, "avagradw": 0.1, "sgd": None}
+# test error % on CIFAR-10 with a WRN-28-10 (Savarese 2025, Table 6.1, mean of 3 runs)
+THESIS_CIFAR10_ERR = {"sgd": 3.86, "adam": 3.64, "amsgrad": 3.90, "adamw": 4.11, "radam": 3.89, "adabound": 5.40,
+                      "adashift": 4.08, "adabelief": 3.98, "avagrad": 3.80, "avagradw": 3.97}
 
 
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, eps: float | None = None,
@@ -54,3 +57,12 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, e
     if weight_decay:
         raise ValueError("adashift (pytorch-optimizer) has no weight_decay; pass weight_decay=0")
     return po.AdaShift(params, lr=lr, betas=betas, eps=eps)
+
+
+def optimizer_factory(name: str, weight_decay: float = 0.0
+                      ) -> Callable[[Iterable[torch.nn.Parameter], float, float | None], torch.optim.Optimizer]:
+    """``(params, lr, eps) -> optimizer`` for :func:`make_optimizer`; AdaShift (which has none) gets no weight decay."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"name must be one of {OPTIMIZERS}; got {name!r}")
+    wd = 0.0 if name == "adashift" else weight_decay
+    return lambda ps, lr, eps: make_optimizer(name, ps, lr, eps, weight_decay=wd)

@@ -80,6 +80,7 @@ class Table:
         return "\n".join(lines)
 
     __str__ = to_markdown
+    __repr__ = to_markdown  # the plain-text view of a notebook output (e.g. nbval, a console) is the table too
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()

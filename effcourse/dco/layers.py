@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # cvxpy is imported where a problem is built (it is slow to import)
+    import cvxpy
 
 __all__ = [
     "BACKENDS",
@@ -51,7 +54,7 @@ def _check_p(p: int) -> int:
     return p
 
 
-def printed_problem(kind: str, p: int):
+def printed_problem(kind: str, p: int) -> cvxpy.Problem:
     """The update as printed in the thesis, built with cvxpy parameters; ``problem.is_dpp()`` is False for both.
 
     ``kind="gradient"``: (4.13) with ``Lambda`` and ``theta_t`` as parameters; ``kind="general_descent"``: (4.14)
@@ -73,7 +76,7 @@ def printed_problem(kind: str, p: int):
     return cp.Problem(cp.Minimize(obj))
 
 
-def dco_gradient_problem(p: int):
+def dco_gradient_problem(p: int) -> tuple[cvxpy.Problem, list[cvxpy.Parameter], list[cvxpy.Variable]]:
     """DPP form of (4.13): ``min_theta g^T theta + 1/2 ||Lambda * theta - c||^2`` with ``c = Lambda * theta_t``.
 
     Returns ``(problem, [g, lam, c], [theta])``.  Every parameter multiplies the variable at most once, which is
@@ -88,7 +91,8 @@ def dco_gradient_problem(p: int):
     return prob, [g, lam, c], [theta]
 
 
-def dco_general_descent_problem(p: int):
+def dco_general_descent_problem(p: int
+                                ) -> tuple[cvxpy.Problem, list[cvxpy.Parameter], list[cvxpy.Variable]]:
     """DPP form of (4.14): ``min_theta q^T theta + 1/2 ||theta - theta_t||^2`` with ``q = B G`` computed in torch.
 
     Returns ``(problem, [q, theta_t], [theta])``.

@@ -17,7 +17,7 @@ from torch import nn
 
 from .tasks import Tasks
 
-__all__ = ["MetaResult", "evaluate", "meta_step_seconds", "meta_train", "unroll"]
+__all__ = ["MetaResult", "evaluate_optimizer", "meta_step_seconds", "meta_train", "unroll"]
 
 MetaOptFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
 
@@ -30,6 +30,8 @@ def unroll(opt: nn.Module, tasks: Tasks, theta: torch.Tensor, state: torch.Tenso
     depends on ``phi`` through ``theta^(t)`` for t > 1 (second-order terms).  For T = 1 from a fixed start,
     ``G^(1)`` does not depend on ``phi`` and first-order autograd is exact.
     """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps (T) must be a non-negative int; got {steps!r}")
     for _ in range(steps):
         g = tasks.grad(theta, create_graph=create_graph)
         theta, state = opt(theta, g, state)
@@ -110,8 +112,15 @@ def meta_train(opt: nn.Module, tasks: Tasks, *, horizon: int = 1, epochs: int = 
 
 
 @torch.no_grad()
-def evaluate(opt: nn.Module, tasks: Tasks, steps: int, theta0: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean validation loss over ``tasks`` after 0..steps steps of ``opt`` from a fresh start: shape ``(steps+1,)``."""
+def evaluate_optimizer(opt: nn.Module, tasks: Tasks, steps: int, theta0: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+    """The learned update rule at test time: mean validation loss over ``tasks`` after 0..steps steps of ``opt``
+    from a fresh start (``theta0``, else ``tasks.init_params()``, and ``opt.init_state``); shape ``(steps+1,)``.
+
+    This is how Figures 4.1-4.3 score a meta-trained ``phi`` on held-out tasks; no meta-parameter changes.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int; got {steps!r}")
     theta = (tasks.init_params() if theta0 is None else theta0).detach().clone()
     state = opt.init_state(theta)
     curve = torch.empty(steps + 1, dtype=theta.dtype)

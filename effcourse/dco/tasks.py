@@ -6,8 +6,8 @@ A :class:`Tasks` object holds N independent problems over ``theta in R^p`` and e
 (SGD, Adam, RMSProp) applied to the ``(N, p)`` tensor run N independent optimizations.
 
 Families: least squares (4.22) and its shifted fixed-design variant (4.17), Beverton-Holt system identification
-with a 1-5-5-1 network (4.23), smooth interpolation with a 1-10-10-1 network (4.24).  Baselines: SGD, Adam and
-RMSProp whose learning rate is tuned on separate tasks by :func:`tune_baseline`.
+with a 1-5-5-1 network (4.23), smooth interpolation with a 1-10-10-1 network (4.24).  The tuned SGD, Adam and
+RMSProp baselines that run on these tasks are in :mod:`effcourse.dco.baselines`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
-    "BASELINES",
     "LeastSquaresTasks",
     "MLPRegressionTasks",
     "Tasks",
@@ -28,13 +27,8 @@ __all__ = [
     "least_squares_tasks",
     "mlp_forward",
     "mlp_num_params",
-    "run_baseline",
     "shifted_least_squares_tasks",
-    "tune_baseline",
 ]
-
-BASELINES = ("sgd", "adam", "rmsprop")
-
 
 class Tasks:
     """N inner problems ``min_theta l_i(theta)`` with validation criteria ``l_i^val`` (4.6)."""
@@ -245,57 +239,3 @@ def interpolation_tasks(n_tasks: int, n_train: int = 500, n_val: int = 100, x_ra
     a, b, c = (torch.rand(n_tasks, 1, 1, generator=g, dtype=dtype) for _ in range(3))
     return _regression_tasks(lambda x: a * torch.cos(b * x) * torch.exp(-c * x.abs()), -x_range, x_range, n_tasks,
                              n_train, n_val, 0.0, sizes, g, device, dtype)
-
-
-# ---------------------------------------------------------------------------------------------- baselines
-def _make_baseline(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    raise ValueError(f"baseline must be one of {BASELINES}; got {name!r}")
-
-
-def run_baseline(tasks: Tasks, name: str, lr: float, steps: int, theta0: torch.Tensor | None = None
-                 ) -> torch.Tensor:
-    """Mean validation loss over the tasks after 0..steps full-batch steps of ``name`` (shape ``(steps+1,)``).
-
-    One optimizer on the ``(N, p)`` tensor of all tasks: the optimizers are elementwise, so this is exactly N
-    independent runs.  A diverged run shows as inf/nan in the curve.
-    """
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
-    _check_count("steps", steps)
-    theta = (tasks.init_params() if theta0 is None else theta0).detach().clone().requires_grad_(True)
-    opt = _make_baseline(name, [theta], lr)
-    curve = torch.empty(steps + 1, dtype=theta.dtype)
-    with torch.no_grad():
-        curve[0] = tasks.val_loss(theta).mean()
-    for t in range(steps):
-        opt.zero_grad(set_to_none=True)
-        tasks.loss(theta).sum().backward()
-        opt.step()
-        with torch.no_grad():
-            curve[t + 1] = tasks.val_loss(theta).mean()
-    return curve
-
-
-def tune_baseline(tasks: Tasks, name: str, lrs: Sequence[float], steps: int, theta0: torch.Tensor | None = None
-                  ) -> tuple[float, torch.Tensor]:
-    """Pick the learning rate whose mean validation loss after ``steps`` steps is lowest.
-
-    Returns ``(best_lr, final_losses)`` with one final loss per grid point (inf where the run diverged).  Tune on
-    tasks other than the ones reported, so the baseline is not fitted to its own test set.
-    """
-    lrs = [float(v) for v in lrs]
-    if not lrs:
-        raise ValueError("lrs must be a non-empty sequence of learning rates")
-    finals = torch.empty(len(lrs), dtype=torch.float64)
-    for j, lr in enumerate(lrs):
-        v = float(run_baseline(tasks, name, lr, steps, theta0)[-1])
-        finals[j] = v if math.isfinite(v) else math.inf
-    if not torch.isfinite(finals).any():
-        raise RuntimeError(f"every learning rate in the grid diverged for {name}: {lrs}")
-    return lrs[int(finals.argmin())], finals

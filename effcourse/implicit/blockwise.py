@@ -17,9 +17,7 @@ thesis's Fig. 2.2 stacks them in reverse, which makes the same matrix upper tria
   cross-entropy (2.9)) and ``"altmin"`` (Algorithm 2, squared loss only: exact least squares for the ``C``'s
   (2.11) alternating with the single-hidden-layer problem (2.12)).
 * :func:`subproblem_variables` and friends count parameters (Remark 5; the ``X_i`` count as variables there).
-* Theorem 2 / Theorem 3: :func:`nonstrict_to_strict` and :func:`strict_to_nonstrict` map between a ReLU block with
-  self-loops (upper-triangular ``A_{i,i}``, ``-1 < diag < 1``) and an explicit strict one; :func:`explicit_block`
-  evaluates (2.14) by back-substitution and :func:`implicit_block` solves the self-loop block by Picard iteration.
+* blocks with self-loops (Theorems 2-3) are in :mod:`effcourse.implicit.selfloops`.
 
 Tensors are batch-first as in :mod:`effcourse.implicit`: ``U`` is ``(m, p)``, ``X_i`` is ``(m, n_i)``.
 """
@@ -34,21 +32,19 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .model import ACTIVATIONS, ImplicitModel, fixed_point, loss_value
+from .model import ACTIVATIONS, ImplicitModel, loss_value
 
 __all__ = [
     "BlockRecord",
     "BlockTriangularModel",
     "SequentialResult",
     "end_to_end_variables",
-    "explicit_block",
     "extra_nonzeros_vs_feedforward",
     "extra_nonzeros_formula",
-    "implicit_block",
     "least_squares",
-    "nonstrict_to_strict",
+    "model_weights",
     "partition",
-    "strict_to_nonstrict",
+    "strict_nonzeros",
     "subproblem_variables",
     "subproblem_weights",
     "train_sequential",
@@ -92,6 +88,19 @@ def subproblem_weights(sizes: Sequence[int], p: int, q: int) -> list[int]:
 def end_to_end_variables(n: int, m: int, p: int, q: int) -> int:
     """Remark 5: end-to-end training optimizes ``n (n + m + p + q)`` variables (``A, X, B, C``) at once."""
     return n * (n + m + p + q)
+
+
+def strict_nonzeros(sizes: Sequence[int]) -> int:
+    """Free entries of a strictly block-triangular ``A`` with blocks ``sizes``: ``sum_i n_i sum_{j<i} n_j``."""
+    sizes = _check_sizes(sizes)
+    return sum(s * sum(sizes[:i]) for i, s in enumerate(sizes))
+
+
+def model_weights(sizes: Sequence[int], p: int, q: int) -> int:
+    """Weights of the finished sequential model (2.5): every ``Atilde_i`` (``n_i x (sum_{j<i} n_j + p)``) and
+    ``C`` (``q x n``)."""
+    sizes = _check_sizes(sizes)
+    return strict_nonzeros(sizes) + p * sum(sizes) + q * sum(sizes)
 
 
 def extra_nonzeros_vs_feedforward(sizes: Sequence[int]) -> int:
@@ -226,6 +235,13 @@ class SequentialResult:
     def objectives(self) -> list[float]:
         return [b.objective for b in self.blocks]
 
+    def is_monotone(self, rtol: float = 1e-10) -> bool:
+        """Whether the training objective never increased from one block to the next (up to ``rtol``)."""
+        if not (isinstance(rtol, (int, float)) and rtol >= 0):
+            raise ValueError(f"rtol must be a number >= 0; got {rtol!r}")
+        obj = self.objectives
+        return all(b <= a * (1 + rtol) for a, b in zip(obj, obj[1:]))
+
 
 _SOLVERS = ("altmin", "local")
 
@@ -263,6 +279,11 @@ def train_sequential(u: torch.Tensor, y: torch.Tensor, n: int, L: int, loss: str
     ``C_1..C_i`` (Remark 2), warm-started at the previous ``C`` and ``C_i = 0``.
     ``X_i`` is initialized as ``phi(Utilde_i Atilde_i^T)`` with Gaussian ``Atilde_i / sqrt(fan-in)`` (the thesis
     leaves it open).  Earlier blocks stay frozen; nothing is implicit and nothing is projected.
+
+    The inner Adam loops are full-batch solves on a fixed design matrix and do not go through
+    :func:`effcourse.core.train.fit`: its per-step reshuffle of the whole batch and its per-epoch host sync (every
+    step is an epoch here) cost about a third of a step at these sizes, inside the time that the chapter compares
+    with end-to-end training.
     """
     if solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {_SOLVERS}; got {solver!r}")
@@ -335,78 +356,3 @@ def train_sequential(u: torch.Tensor, y: torch.Tensor, n: int, L: int, loss: str
         result.blocks.append(BlockRecord(i + 1, ni, _objective(X_prev, C, y, loss), seconds, variables[i],
                                          weights[i]))
     return result
-
-
-# ------------------------------------------------------------------------------------------------ Theorems 2-3
-def _check_block(A_ii: torch.Tensor, A_prev: torch.Tensor, B_i: torch.Tensor) -> None:
-    if A_ii.dim() != 2 or A_ii.shape[0] != A_ii.shape[1]:
-        raise ValueError(f"A_ii must be square (n_i x n_i); got {tuple(A_ii.shape)}")
-    ni = A_ii.shape[0]
-    if A_prev.dim() != 2 or A_prev.shape[0] != ni or B_i.dim() != 2 or B_i.shape[0] != ni:
-        raise ValueError(f"A_prev (n_i, sum n_j) and B_i (n_i, p) must have n_i = {ni} rows; got "
-                         f"{tuple(A_prev.shape)} and {tuple(B_i.shape)}")
-    if bool((torch.tril(A_ii, diagonal=-1) != 0).any()):
-        raise ValueError("A_ii must be upper triangular ((A_ii)_kl = 0 for k > l, constraint of (2.13))")
-    d = torch.diagonal(A_ii)
-    if not bool(((d > -1) & (d < 1)).all()):
-        raise ValueError(f"diag(A_ii) must lie in (-1, 1) (constraint of (2.13)); got range "
-                         f"[{float(d.min()):.4g}, {float(d.max()):.4g}]")
-
-
-def nonstrict_to_strict(A_ii: torch.Tensor, A_prev: torch.Tensor, B_i: torch.Tensor
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Theorems 2-3, forward direction: a ReLU block with self-loops -> the explicit coefficients of (2.14).
-
-    Row ``k`` is divided by ``1 - (A_ii)_kk > 0``: ``Gamma_self = strict upper part of A_ii``, ``Gamma_prev =
-    A_prev`` and ``Lambda = B_i``, all scaled row-wise.  Returns ``(Gamma_self, Gamma_prev, Lambda)``;
-    ``Gamma_self`` is strictly upper triangular (zero when ``n_i = 1``: Theorem 2).
-    """
-    _check_block(A_ii, A_prev, B_i)
-    scale = 1.0 / (1.0 - torch.diagonal(A_ii))[:, None]
-    return torch.triu(A_ii, diagonal=1) * scale, A_prev * scale, B_i * scale
-
-
-def strict_to_nonstrict(G_self: torch.Tensor, G_prev: torch.Tensor, Lam: torch.Tensor, eps: float = 0.5
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Theorems 2-3, converse: explicit coefficients -> a feasible self-loop block with ``diag(A_ii) = 1 - eps``.
-
-    Off-diagonal entries are ``eps`` times the coefficients.  ``eps`` must lie in ``(0, 2)`` so that
-    ``-1 < 1 - eps < 1`` (the thesis states only ``eps > 0``).  Returns ``(A_ii, A_prev, B_i)``.
-    """
-    if not (isinstance(eps, (int, float)) and 0 < eps < 2):
-        raise ValueError(f"eps must lie in (0, 2) so that diag(A_ii) = 1 - eps is in (-1, 1); got {eps!r}")
-    ni = G_self.shape[0]
-    if G_self.dim() != 2 or G_self.shape[1] != ni:
-        raise ValueError(f"G_self must be square (n_i x n_i); got {tuple(G_self.shape)}")
-    if bool((torch.tril(G_self) != 0).any()):
-        raise ValueError("G_self must be strictly upper triangular (only r > k enters row k of (2.14))")
-    eye = torch.eye(ni, dtype=G_self.dtype, device=G_self.device)
-    return (1 - eps) * eye + eps * G_self, eps * G_prev, eps * Lam
-
-
-def explicit_block(G_self: torch.Tensor, G_prev: torch.Tensor, Lam: torch.Tensor, X_prev: torch.Tensor,
-                   U: torch.Tensor) -> torch.Tensor:
-    """Evaluate (2.14): ``(X_i)_k = ReLU(sum_{r>k} Gamma_self[k,r] (X_i)_r + Gamma_prev[k] . X_prev + Lambda[k] . U)``.
-
-    Rows depend on later rows only, so they are filled by back-substitution ``k = n_i, ..., 1`` (a loop over the
-    block's rows, each step batched over samples: a triangular recurrence has no parallel form).
-    """
-    ni = G_self.shape[0]
-    base = X_prev @ G_prev.t() + U @ Lam.t()  # (m, n_i)
-    X = torch.zeros_like(base)
-    for k in range(ni - 1, -1, -1):
-        X[:, k] = torch.relu(base[:, k] + X[:, k + 1:] @ G_self[k, k + 1:])
-    return X
-
-
-def implicit_block(A_ii: torch.Tensor, A_prev: torch.Tensor, B_i: torch.Tensor, X_prev: torch.Tensor,
-                   U: torch.Tensor, rtol: float = 1e-13, max_iter: int = 10_000) -> torch.Tensor:
-    """Solve the self-loop block ``X_i = ReLU(X_i A_ii^T + X_prev A_prev^T + U B_i^T)`` (the constraint of (2.13))
-    by Picard iteration; it converges because ``lambda_PF(|A_ii|) = max |diag(A_ii)| < 1`` for triangular
-    ``A_ii``.  Stops when a step is below ``rtol`` times the size of the state (rounding keeps an exact repeat
-    from happening)."""
-    _check_block(A_ii, A_prev, B_i)
-    res = fixed_point(A_ii, X_prev @ A_prev.t() + U @ B_i.t(), "relu", tol=rtol, rtol=rtol, max_iter=max_iter)
-    if not res.converged:
-        raise RuntimeError(f"the self-loop block did not converge in {max_iter} steps (last step {res.residual:.3g})")
-    return res.x

@@ -35,6 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.data import Split
+from ..core.train import fit
+
 __all__ = [
     "ACTIVATIONS",
     "E2EHistory",
@@ -50,6 +53,7 @@ __all__ = [
     "loss_value",
     "pf_eigenvalue",
     "project_inf_ball",
+    "scalar_relu_solutions",
     "train_projected",
 ]
 
@@ -129,6 +133,17 @@ def is_well_posed(A: torch.Tensor, test: str = "pf") -> bool:
     if test == "inf":
         return bool(inf_norm(A) < 1)
     raise ValueError(f"test must be 'pf' or 'inf'; got {test!r}")
+
+
+def scalar_relu_solutions(a: float, b: float) -> list[float]:
+    """All solutions of the scalar equation ``x = relu(a x + b)`` (Definition 1 fails when there are not exactly
+    one): ``x = 0`` when ``b <= 0``, and ``x = b / (1 - a)`` when that is positive."""
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (a, b)):
+        raise ValueError(f"a and b must be finite numbers; got a={a!r}, b={b!r}")
+    sols = [0.0] if b <= 0 else []
+    if a != 1 and b / (1 - a) > 0:
+        sols.append(b / (1 - a))
+    return sols
 
 
 # ------------------------------------------------------------------------------------------------ fixed points
@@ -422,6 +437,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class _Stop(Exception):
+    """Raised from :func:`fit`'s ``after_step`` to end training (step count, time budget or divergence)."""
+
+
 def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss: str = "mse", lr: float = 1e-2,
                     kappa: float = 0.95, steps: int = 1000, time_budget: float | None = None,
                     batch_size: int | None = None, eval_fn: Callable[[ImplicitModel], float] | None = None,
@@ -430,67 +449,79 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
     """End-to-end projected gradient training of a dense implicit model (problem (2.4), relaxed constraint).
 
     Each step: Adam on ``(A, B, C, D)`` with implicit gradients, then ``A <- Proj_{||A||_inf <= kappa}(A)``.
-    Runs ``steps`` steps, or stops early once ``time_budget`` seconds of training have elapsed.
-    ``batch_size=None`` is full batch.  Checkpoints every ``eval_every`` steps (step 0 included).
+    The steps run through :func:`effcourse.core.train.fit` (batches drawn from ``generator``, one shuffled pass
+    per epoch; ``batch_size=None`` is full batch); the projection, the checkpoints and the clock live in its
+    ``after_step``.  Runs ``steps`` steps, or stops early once ``time_budget`` seconds of training (evaluation
+    excluded) have elapsed.  Checkpoints every ``eval_every`` steps (step 0 included).
     """
-    if not (0 < kappa < 1):
+    if not (isinstance(kappa, (int, float)) and 0 < kappa < 1):
         raise ValueError(f"kappa must be in (0, 1) for a certified well-posed A; got {kappa!r}")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int; got {steps!r}")
+    if not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be a positive int; got {eval_every!r}")
+    if time_budget is not None and not time_budget >= 0:
+        raise ValueError(f"time_budget must be None or seconds >= 0; got {time_budget!r}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be None (full batch) or a positive int; got {batch_size!r}")
     m = u.shape[0]
     if y.shape[0] != m:
         raise ValueError(f"u and y must have the same number of rows; got {m} and {y.shape[0]}")
     device = u.device
+    bs = m if batch_size is None else min(batch_size, m)
     model.project_(kappa)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = E2EHistory()
-    elapsed = 0.0
+    clock = {"elapsed": 0.0}
+    marks: dict[str, object] = {}
 
     def checkpoint(step: int, train_loss: float) -> None:
         hist.steps.append(step)
-        hist.seconds.append(elapsed)
+        hist.seconds.append(clock["elapsed"])
         hist.train_loss.append(train_loss)
         hist.evals.append(float(eval_fn(model)) if eval_fn is not None else math.nan)
 
-    with torch.no_grad():
-        checkpoint(0, float(loss_value(model(u), y, loss)))
-    it = range(1, steps + 1)
-    if progress:
-        from tqdm.auto import tqdm
+    def batch_loss(net: nn.Module, ub: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:  # the forward phase
+        marks["t0"] = time.perf_counter()
+        out = loss_value(net(ub), yb, loss)
+        _sync(device)
+        marks["t1"], marks["loss"] = time.perf_counter(), out
+        return out
 
-        it = tqdm(it, desc=progress if isinstance(progress, str) else "end-to-end", leave=False)
-    last = math.nan
-    for step in it:
-        t0 = time.perf_counter()
-        if batch_size is None or batch_size >= m:
-            ub, yb = u, y
-        else:
-            idx = torch.randint(0, m, (batch_size,), generator=generator).to(device)
-            ub, yb = u[idx], y[idx]
-        out = loss_value(model(ub), yb, loss)
-        _sync(device)
-        t1 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        _sync(device)
-        t2 = time.perf_counter()
-        opt.step()
-        _sync(device)
-        t3 = time.perf_counter()
+    def stamp(key: str):
+        def hook(*_):
+            _sync(device)
+            marks[key] = time.perf_counter()
+        return hook
+
+    opt.register_step_pre_hook(stamp("t2"))   # zero_grad and backward ran since t1
+    opt.register_step_post_hook(stamp("t3"))  # Adam's update ran since t2
+
+    def after_step(step: int, _total: int) -> None:
         model.project_(kappa)
         _sync(device)
         t4 = time.perf_counter()
-        for key, dt in zip(("forward", "backward", "update", "projection"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-            hist.phase_seconds[key] += dt
-        elapsed += t4 - t0
-        last = float(out.detach())
+        t = (marks["t0"], marks["t1"], marks["t2"], marks["t3"], t4)
+        for key, a, b in zip(("forward", "backward", "update", "projection"), t, t[1:]):
+            hist.phase_seconds[key] += b - a
+        clock["elapsed"] += t4 - t[0]
+        last = float(marks["loss"].detach())
         if not math.isfinite(last):
-            break
-        done = time_budget is not None and elapsed >= time_budget
+            raise _Stop
+        done = time_budget is not None and clock["elapsed"] >= time_budget
         if step % eval_every == 0 or step == steps or done:
             with torch.no_grad():
-                full = last if ub is u else float(loss_value(model(u), y, loss))
-            checkpoint(step, full)
-        if done:
-            break
+                checkpoint(step, last if bs == m else float(loss_value(model(u), y, loss)))
+        if done or step == steps:
+            raise _Stop
+
+    with torch.no_grad():
+        checkpoint(0, float(loss_value(model(u), y, loss)))
+    q = int(y.shape[1]) if y.dim() == 2 else int(y.max()) + 1
+    data = Split(u, y, u[:0], y[:0], q)
+    try:
+        fit(model, opt, data, math.ceil(steps / math.ceil(m / bs)), bs, generator=generator, batch_loss=batch_loss,
+            after_step=after_step, eval_every=0, progress=progress)
+    except _Stop:
+        pass
     return hist

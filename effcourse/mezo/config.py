@@ -1,7 +1,8 @@
 """Chapter 2 (MeZO-SVRG) at three scales.  ``full`` is the thesis's protocol (Gautam 2024, Secs. 3.4, 3.11-3.16).
 
 Queries are single-sample forward passes everywhere (MeZO 2b per step, a MeZO-SVRG anchor step 2n, a minibatch
-step 4b).  Least squares and digits run their seeds side by side (``effcourse.mezo.batched``).
+step 4b).  Least squares and digits run their seeds side by side (``effcourse.mezo.batched``); ``dataset`` is the
+data set of the small network (through ``effcourse.core.data.dataset``).
 """
 
 SMOKE = dict(
@@ -11,7 +12,7 @@ SMOKE = dict(
     ls_seeds=3, ls_budget_mezo=200_000, ls_budget_svrg=400_000, ls_fo_steps=2_000, ls_theory_steps=400,
     ls_theory_batches=[8, 32, 128],
     # digits, Fig. 3.1b and the MeZO / MeZO-SVRG / FO-SGD comparison
-    dg_train=512, dg_seeds=3, dg_bs_batches=[8, 32, 128], dg_bs_steps=300, dg_lr=3e-3,
+    dataset="digits", dg_train=512, dg_seeds=3, dg_bs_batches=[8, 32, 128], dg_bs_steps=300, dg_lr=3e-3,
     dg_budget=100_000, dg_mezo_lr=1e-3, dg_svrg_lrs=[1e-2, 1e-3], dg_fo_steps=200,
     dg_mu_grid=[1.0, 1e-1, 1e-3], dg_q_grid=[1, 2, 5], dg_ablation_steps=100, dg_anchor_sizes=[512, 256, 128],
     # transformer fine-tuning
@@ -28,7 +29,7 @@ BOOK = dict(
     mc_draws=20_000, bias_draws=2_000, mu_grid=[1.0, 0.3, 0.1, 0.03, 0.01, 0.003],
     ls_seeds=3, ls_budget_mezo=10_000_000, ls_budget_svrg=10_000_000, ls_fo_steps=20_000, ls_theory_steps=16_000,
     ls_theory_batches=[8, 32, 128],
-    dg_train=512, dg_seeds=3, dg_bs_batches=[8, 32, 64, 128], dg_bs_steps=10_000, dg_lr=3e-3,
+    dataset="digits", dg_train=512, dg_seeds=3, dg_bs_batches=[8, 32, 64, 128], dg_bs_steps=10_000, dg_lr=3e-3,
     dg_budget=5_000_000, dg_mezo_lr=1e-3, dg_svrg_lrs=[1e-2, 1e-3], dg_fo_steps=2_000,
     dg_mu_grid=[1.0, 0.5, 1e-1, 1e-2, 1e-3], dg_q_grid=[1, 2, 5, 10], dg_ablation_steps=3_000,
     dg_anchor_sizes=[512, 256, 128],
@@ -50,7 +51,7 @@ FULL = dict(
     mc_draws=100_000, bias_draws=10_000, mu_grid=[1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001],
     ls_seeds=3, ls_budget_mezo=20_000_000, ls_budget_svrg=20_000_000, ls_fo_steps=50_000, ls_theory_steps=16_000,
     ls_theory_batches=[8, 32, 128],
-    dg_train=512, dg_seeds=5, dg_bs_batches=[8, 32, 64, 128], dg_bs_steps=20_000, dg_lr=3e-3,
+    dataset="digits", dg_train=512, dg_seeds=5, dg_bs_batches=[8, 32, 64, 128], dg_bs_steps=20_000, dg_lr=3e-3,
     dg_budget=10_000_000, dg_mezo_lr=1e-3, dg_svrg_lrs=[1e-2, 1e-3], dg_fo_steps=2_000,
     dg_mu_grid=[1.0, 0.5, 1e-1, 1e-2, 1e-3], dg_q_grid=[1, 2, 5, 10], dg_ablation_steps=3_500,
     dg_anchor_sizes=[512, 256, 128],

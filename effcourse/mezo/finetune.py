@@ -3,6 +3,11 @@
 Every method is charged the same way: wall time counts only the training steps (evaluation is paused out of the
 clock), and queries count single-sample forward passes (B.7.4).  The trace records the full-batch training loss
 (the thesis's "fine-tuning loss") and the test accuracy at regular steps.
+
+This is a step loop, not :func:`effcourse.core.train.fit`: the zeroth-order methods step on loss closures without
+``backward``, and the first-order baselines share the same loop on purpose (the same per-step minibatches, the same
+clock with evaluation paused, the same step-indexed trace, the model kept in ``eval()`` mode without dropout), so
+that the four methods are compared on equal terms.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from torch import nn
 
 from .optim import LossAnnealer, MeZO, MeZOSVRG
 
-__all__ = ["Encoded", "FTTrace", "METHODS", "evaluate", "finetune"]
+__all__ = ["Encoded", "FinetuneTrace", "METHODS", "finetune", "loss_and_accuracy"]
 
 METHODS = ("mezo", "mezo-svrg", "fo-sgd", "fo-adam")
 
@@ -44,7 +49,8 @@ def _loss(model: nn.Module, x: dict[str, torch.Tensor], y: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: dict[str, torch.Tensor], y: torch.Tensor, chunk: int = 256) -> tuple[float, float]:
+def loss_and_accuracy(model: nn.Module, x: dict[str, torch.Tensor], y: torch.Tensor,
+                      chunk: int = 256) -> tuple[float, float]:
     """``(mean loss, accuracy)`` over a split, in chunks."""
     tot, correct = 0.0, 0
     for s in range(0, y.shape[0], chunk):
@@ -56,7 +62,10 @@ def evaluate(model: nn.Module, x: dict[str, torch.Tensor], y: torch.Tensor, chun
 
 
 @dataclass
-class FTTrace:
+class FinetuneTrace:
+    """What :func:`finetune` logs every ``eval_every`` steps: steps, queries, training seconds, the full-batch
+    training loss and the test accuracy."""
+
     method: str
     steps: list[int] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
@@ -80,8 +89,13 @@ class FTTrace:
 def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method: str, steps: int,
              batch_size: int, lr: float = 1e-3, mu: float = 1e-3, lr_full: float = 1e-3, lr_mini: float = 1e-4,
              q: int = 2, anchor_size: int | None = None, anneal_window: int | None = None, eval_every: int = 10,
-             seed: int = 0, progress: bool = False) -> FTTrace:
-    """Train ``params`` of ``model`` in place with ``method`` (one of :data:`METHODS`) for ``steps`` steps."""
+             seed: int = 0, progress: bool = False) -> FinetuneTrace:
+    """Train ``params`` of ``model`` in place with ``method`` (one of :data:`METHODS`) for ``steps`` steps.
+
+    Each step draws ``batch_size`` distinct training rows.  ``lr`` is MeZO's (Def. 3) and the first-order
+    baselines' rate; ``lr_full`` / ``lr_mini`` are MeZO-SVRG's ``eta_1`` / ``eta_2`` (Alg. 3) with an anchor every
+    ``q`` steps on the full batch or ``anchor_size`` rows (Remark 10); ``anneal_window`` turns on Alg. 6.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if steps < 1 or batch_size < 1 or eval_every < 1:
@@ -99,12 +113,12 @@ def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method
     else:
         opt = torch.optim.Adam(params, lr=lr)
     annealer = LossAnnealer(opt, anneal_window) if anneal_window else None
-    tr = FTTrace(method)
+    tr = FinetuneTrace(method)
     clock, queries = 0.0, 0
 
     def log(t):
-        loss, _ = evaluate(model, data.x_train, data.y_train)
-        _, acc = evaluate(model, data.x_test, data.y_test)
+        loss, _ = loss_and_accuracy(model, data.x_train, data.y_train)
+        _, acc = loss_and_accuracy(model, data.x_test, data.y_test)
         tr.steps.append(t)
         tr.queries.append(queries)
         tr.seconds.append(clock)

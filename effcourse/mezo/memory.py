@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -41,7 +42,8 @@ def _reset_peak() -> bool:
         return False
 
 
-def _command(method: str, model: str, batch_size: int, seq_len: int, device: str, dtype: str, steps: int):
+def _command(method: str, model: str, batch_size: int, seq_len: int, device: str, dtype: str,
+             steps: int) -> list[str]:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -78,7 +80,7 @@ def peak_memory(method: str, model: str = "tiny-bert", batch_size: int = 16, seq
     return _result(method, out.returncode, out.stdout, out.stderr)
 
 
-def peak_memory_table(methods=METHODS, parallel: int = 1, **kwargs) -> dict[str, dict]:
+def peak_memory_table(methods: Sequence[str] = METHODS, parallel: int = 1, **kwargs) -> dict[str, dict]:
     """:func:`peak_memory` for each method, one fresh process each, ``parallel`` at a time on a CPU.
 
     Each process's peak is its own (``VmHWM``), so running CPU measurements side by side changes only the wall

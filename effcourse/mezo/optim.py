@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.optim import Optimizer
 
-from .spsa import _as_list, _check_distribution, _pieces, _Streams, direction, projected_gradient
+from .spsa import DirectionStreams, check_distribution, direction, direction_chunks, projected_gradient, tensor_list
 
 __all__ = ["LossAnnealer", "MeZO", "MeZOSVRG", "QueryCounter", "Trajectory", "ZOSVRG", "rebuild"]
 
@@ -56,7 +56,7 @@ def rebuild(params: Iterable[torch.Tensor], trajectory: Trajectory, steps: int |
 
     The same tensor operations in the same order give bit-identical weights on the same device and dtype.
     """
-    params = _as_list(params)
+    params = tensor_list(params)
     if steps is None:
         n_ops = len(trajectory.ops)
     else:
@@ -64,7 +64,7 @@ def rebuild(params: Iterable[torch.Tensor], trajectory: Trajectory, steps: int |
             raise ValueError(f"steps must be in [0, {len(trajectory.step_ends)}]; got {steps}")
         n_ops = trajectory.step_ends[steps - 1] if steps else 0
     for seed, coef, prescale in trajectory.ops[:n_ops]:
-        for piece, z in _pieces(params, _Streams(seed), distribution):
+        for piece, z in direction_chunks(params, DirectionStreams(seed), distribution):
             piece.add_(z.mul_(prescale), alpha=coef)
 
 
@@ -89,7 +89,7 @@ class _ZOBase(Optimizer):
     """Shared machinery: per-step seeds from a master seed, the seeded update, the trajectory log."""
 
     def __init__(self, params, defaults: dict, seed: int, distribution: str, trajectory: Trajectory | None):
-        _check_distribution(distribution)
+        check_distribution(distribution)
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int; got {seed!r}")
         super().__init__(params, defaults)
@@ -123,10 +123,10 @@ class _ZOBase(Optimizer):
     def _axpy(self, seed: int, coef_key: str, scalar: float) -> None:
         """``theta -= group[coef_key] * scalar * z(seed)`` per parameter group, one regenerated ``z``."""
         # perturb_ walks the groups' tensors in order with one stream per device: regenerate the same way here.
-        streams = _Streams(seed)
+        streams = DirectionStreams(seed)
         for g in self.param_groups:
             coef = -float(g[coef_key]) * scalar
-            for piece, z in _pieces(g["params"], streams, self.distribution):
+            for piece, z in direction_chunks(g["params"], streams, self.distribution):
                 piece.add_(z, alpha=coef)
         if self.trajectory is not None:
             if len({float(g[coef_key]) for g in self.param_groups}) > 1:
@@ -210,7 +210,7 @@ class MeZOSVRG(_ZOBase):
                 if "g" not in self.state[p]:
                     self.state[p]["g"] = torch.empty_like(p, memory_format=torch.preserve_format)
             gs = [self.state[p]["g"] for p in self._params()]
-            for piece, z in _pieces(gs, _Streams(seed), self.distribution):
+            for piece, z in direction_chunks(gs, DirectionStreams(seed), self.distribution):
                 piece.copy_(z).mul_(pg)
 
     @torch.no_grad()

@@ -14,37 +14,48 @@ of inference plus one tensor-sized temporary.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
 __all__ = [
+    "CHUNK",
     "DISTRIBUTIONS",
+    "DirectionStreams",
+    "check_distribution",
     "direction",
+    "direction_chunks",
     "expected_cosine",
     "perturb_",
     "projected_gradient",
     "shared_direction_estimate",
     "per_sample_estimate",
+    "tensor_list",
 ]
 
 DISTRIBUTIONS = ("gaussian", "rademacher")
 
 
-def _check_distribution(distribution: str) -> None:
+def check_distribution(distribution: str) -> None:
+    """A clear error unless ``distribution`` is one of :data:`DISTRIBUTIONS`."""
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")
 
 
-def _as_list(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+def tensor_list(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    """``params`` as a non-empty list (a generator such as ``model.parameters()`` can be walked only once)."""
     params = list(params)
     if not params:
         raise ValueError("params must hold at least one tensor")
     return params
 
 
-class _Streams:
-    """One generator per device, each seeded with the same seed: the ``k``-th draw on a device is reproducible."""
+class DirectionStreams:
+    """The random stream of one direction ``z(seed)``: one generator per device, each seeded with ``seed``.
+
+    Walking the same tensors in the same order from a fresh ``DirectionStreams(seed)`` regenerates the same ``z``
+    (the seed trick of Alg. 5); :mod:`effcourse.mezo.optim` uses it to apply and to replay updates.
+    """
 
     def __init__(self, seed: int):
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -53,6 +64,7 @@ class _Streams:
         self._gens: dict[torch.device, torch.Generator] = {}
 
     def draw(self, like: torch.Tensor, distribution: str) -> torch.Tensor:
+        """The next piece of ``z``, shaped, typed and placed like ``like``."""
         dev = like.device
         gen = self._gens.get(dev)
         if gen is None:
@@ -67,7 +79,8 @@ class _Streams:
 CHUNK = 1 << 20  # elements of z alive at once: 4 MB in fp32, whatever the size of the largest tensor
 
 
-def _pieces(tensors: Iterable[torch.Tensor], streams: _Streams, distribution: str):
+def direction_chunks(tensors: Iterable[torch.Tensor], streams: DirectionStreams,
+                     distribution: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(piece, z_piece)``: flat chunks of each tensor with the matching chunk of its direction.
 
     Drawing ``z`` chunk by chunk bounds the temporary at :data:`CHUNK` elements (Alg. 5 regenerates one whole
@@ -89,17 +102,17 @@ def perturb_(params: Iterable[torch.Tensor], seed: int, scale: float, distributi
     Alg. 5 writes ``s * mu`` for ``scale``; with ``s`` in {+1, -2, +1} a caller moves to ``theta + mu z``, then
     to ``theta - mu z``, then back.  At most :data:`CHUNK` elements of ``z`` exist at a time.
     """
-    _check_distribution(distribution)
-    for piece, z in _pieces(_as_list(params), _Streams(seed), distribution):
+    check_distribution(distribution)
+    for piece, z in direction_chunks(tensor_list(params), DirectionStreams(seed), distribution):
         piece.add_(z, alpha=float(scale))
 
 
 @torch.no_grad()
 def direction(params: Iterable[torch.Tensor], seed: int, distribution: str = "gaussian") -> list[torch.Tensor]:
     """The direction ``z`` that :func:`perturb_` with ``seed`` uses, materialised (for tests and the naive methods)."""
-    _check_distribution(distribution)
-    out = [torch.zeros_like(p) for p in _as_list(params)]
-    for piece, z in _pieces(out, _Streams(seed), distribution):
+    check_distribution(distribution)
+    out = [torch.zeros_like(p) for p in tensor_list(params)]
+    for piece, z in direction_chunks(out, DirectionStreams(seed), distribution):
         piece.copy_(z)
     return out
 
@@ -114,7 +127,7 @@ def projected_gradient(closure: Callable[[], torch.Tensor], params: Sequence[tor
     """
     if not mu > 0:
         raise ValueError(f"mu must be > 0; got {mu!r}")
-    params = _as_list(params)
+    params = tensor_list(params)
     perturb_(params, seed, mu, distribution)
     lp = float(closure())
     perturb_(params, seed, -2.0 * mu, distribution)
@@ -126,7 +139,7 @@ def projected_gradient(closure: Callable[[], torch.Tensor], params: Sequence[tor
 # ------------------------------------------------------------------------------------------ vector estimators
 def _directions(k: int, d: int, generator: torch.Generator | None, dtype: torch.dtype, device: torch.device,
                 distribution: str) -> torch.Tensor:
-    _check_distribution(distribution)
+    check_distribution(distribution)
     if distribution == "gaussian":
         return torch.randn(k, d, generator=generator, dtype=dtype, device=device)
     return torch.randint(0, 2, (k, d), generator=generator, device=device).to(dtype).mul_(2).sub_(1)

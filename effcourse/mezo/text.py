@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["NEGATIVE", "POSITIVE", "TextTask", "WordTokenizer", "encode", "sentiment_task", "tsv_task"]
+__all__ = ["NEGATIVE", "POSITIVE", "TextTask", "WordTokenizer", "encode", "load_task", "sentiment_task", "tsv_task"]
 
 SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the soundtrack", "the ending", "the cast",
             "the script", "the story", "the dialogue", "the pacing", "the camera work", "the humour", "the sequel"]
@@ -126,3 +126,13 @@ def tsv_task(train_path: str, test_path: str, n_train: int = 512, n_test: int = 
     ite = torch.randperm(len(xte), generator=g)[:n_test]
     return TextTask([xtr[i] for i in itr], ytr[itr], [xte[i] for i in ite], yte[ite],
                     int(max(ytr.max(), yte.max())) + 1)
+
+
+def load_task(spec: str | tuple[str, str] | list[str], n_train: int, n_test: int, seed: int = 0) -> TextTask:
+    """The task a configuration names: ``"generated"`` (:func:`sentiment_task`) or a pair of local GLUE-style
+    ``(train.tsv, dev.tsv)`` paths (:func:`tsv_task`, the ``full`` scale)."""
+    if spec == "generated":
+        return sentiment_task(n_train, n_test, seed=seed)
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        return tsv_task(spec[0], spec[1], n_train=n_train, n_test=n_test, seed=seed)
+    raise ValueError(f"spec must be 'generated' or a (train.tsv, dev.tsv) pair of paths; got {spec!r}")

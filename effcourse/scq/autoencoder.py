@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.train import batches
-from .quantizers import QuantizerOutput, codes_used, perplexity
+from .codebook import codes_used, perplexity
+from .quantizers import QuantizerOutput
 
-__all__ = ["AEHistory", "ResidualStack", "VQAutoencoder", "evaluate_autoencoder", "train_autoencoder"]
+__all__ = ["AutoencoderHistory", "AutoencoderOutput", "ResidualStack", "VQAutoencoder", "evaluate_autoencoder",
+           "train_autoencoder"]
 
 
 class ResidualStack(nn.Module):
@@ -41,7 +43,9 @@ class ResidualStack(nn.Module):
 
 
 @dataclass
-class AEOutput:
+class AutoencoderOutput:
+    """The reconstruction ``x_hat``, the encoder output ``z_e`` and the quantizer's output (``None`` without one)."""
+
     x_hat: torch.Tensor
     z_e: torch.Tensor
     q: QuantizerOutput | None
@@ -88,16 +92,16 @@ class VQAutoencoder(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.quantizer = quantizer
 
-    def forward(self, x: torch.Tensor) -> AEOutput:
+    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
         z_e = self.encoder(x)
         if self.quantizer is None:
-            return AEOutput(self.decoder(z_e), z_e, None)
+            return AutoencoderOutput(self.decoder(z_e), z_e, None)
         q = self.quantizer(z_e)
-        return AEOutput(self.decoder(q.z_q), z_e, q)
+        return AutoencoderOutput(self.decoder(q.z_q), z_e, q)
 
 
 @dataclass
-class AEHistory:
+class AutoencoderHistory:
     """Training record: the step of each evaluation and the test metrics there; ``diverged`` if the loss blew
     up."""
 
@@ -148,20 +152,33 @@ def evaluate_autoencoder(model: VQAutoencoder, x: torch.Tensor, batch_size: int 
 
 def train_autoencoder(model: VQAutoencoder, x_train: torch.Tensor, x_test: torch.Tensor, steps: int,
                       batch_size: int = 128, lr: float = 1e-3, generator: torch.Generator | None = None,
-                      eval_every: int = 100, blowup: float = 1e6, progress: bool | str = False) -> AEHistory:
+                      eval_every: int = 100, blowup: float = 1e6, progress: bool | str = False) -> AutoencoderHistory:
     """Adam on the VQ-VAE loss (5.5): ``mean((x - x_hat)^2)`` plus the quantizer's terms, for ``steps``
-    minibatches.
+    minibatches of unlabeled images.
 
     Evaluates the test reconstruction MSE and quantization error every ``eval_every`` steps and at the end.
     Stops early with ``diverged=True`` when the loss becomes non-finite or exceeds ``blowup`` (Alg. 9 with the
-    alternating projection can: its weights leave the simplex and ``z_q`` grows without bound).
+    alternating projection can: its weights leave the simplex and ``z_q`` grows without bound).  Dead-code
+    replacement happens inside the quantizer's forward pass (``VectorQuantizer(dead_code_every=...)``).
+
+    Not :func:`effcourse.core.train.fit`: the thesis's budget is a number of steps (19,550 = 50 epochs of
+    CIFAR-10), epochs drop their last partial batch, and evaluation and the blow-up check are per step; ``fit``
+    counts epochs, keeps partial batches, evaluates per epoch and stops only on non-finite epoch losses.
     """
-    if not isinstance(steps, int) or steps < 0:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be a non-negative int; got {steps!r}")
-    if not isinstance(eval_every, int) or eval_every < 1:
+    if not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive int; got {eval_every!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+    for name, x in (("x_train", x_train), ("x_test", x_test)):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{name} must be a 4-d tensor of images N x C x H x W; got {shape}")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = AEHistory()
+    hist = AutoencoderHistory()
     n = x_train.shape[0]
     it = iter(())
     bar = None

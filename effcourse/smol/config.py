@@ -1,12 +1,14 @@
 """Chapter 7 (SMOL) at three scales.  ``full`` is the thesis's CIFAR-10 ResNet-20 protocol (Savarese 2025, 5.3).
 
 ``lam_d`` lists lambda times the number of quantized weights (the penalty is a sum over weights, so ``lambda * d``
-is the size-free knob; the thesis's ResNet-20 lambda = 1e-6 is lambda * d of about 0.27).
+is the size-free knob; the thesis's ResNet-20 lambda = 1e-6 is lambda * d of about 0.27).  ``dataset`` and ``flat``
+go to :func:`effcourse.core.data.dataset` (its augmentation, CIFAR-10's crops and flips, comes with the data set);
+``model`` to :func:`effcourse.smol.models.make_model`.
 """
 
 _COMMON = dict(
-    dataset="digits", hidden=64, channels=8, batch_size=64, momentum=0.9, weight_decay=0.0,
-    p_init=8.0, lr_s=1e-2, samples=1, milestones=[], ft_milestones=[], augment=False,
+    dataset="digits", flat=True, model="mlp", hidden=64, channels=8, batch_size=64, momentum=0.9, weight_decay=0.0,
+    p_init=8.0, lr_s=1e-2, samples=1, milestones=[], ft_milestones=[],
 )
 
 SMOKE = dict(
@@ -32,7 +34,7 @@ BOOK = dict(
 # BatchNorm and the 1x1 shortcut convolutions stay in full precision; the first conv and last linear are quantized.
 FULL = dict(
     _COMMON,
-    dataset="cifar10", batch_size=128, weight_decay=1e-4, lr_s=1e-3, augment=True,
+    dataset="cifar10", flat=False, model="resnet20", batch_size=128, weight_decay=1e-4, lr_s=1e-3,
     lr_w=0.1, lr_ft=0.01, precision_epochs=350, finetune_epochs=300, seeds=[0, 1, 2],
     milestones=[250], ft_milestones=[150, 250],
     lam_d=[0.27 * 0.5, 0.27 * 0.7, 0.27], uniform_bits=[1, 2, 3], quad_steps=30000, quad_samples=256,

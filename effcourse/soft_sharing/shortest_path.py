@@ -19,7 +19,7 @@ from torch import nn
 from ..core.data import Split
 from .templates import SConv2d, TemplateBank, orthogonal_coefficients_, stack_coefficients
 
-__all__ = ["PathCNN", "bfs_distances", "curriculum", "f1_score", "f1_thesis", "sample_paths"]
+__all__ = ["PathCNN", "Phase", "bfs_distances", "curriculum", "f1_score", "f1_thesis", "sample_paths"]
 
 
 def _check_connectivity(connectivity: int) -> None:

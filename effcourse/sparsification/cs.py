@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..core.data import Split
-from .pruning import (
+from .masks import (
     Layers,
     Masks,
     Ticket,
@@ -148,7 +148,7 @@ class SoftMask(nn.Module):
 class ContinuousSparsifier:
     """Attach :class:`SoftMask` parametrizations to chosen layers of ``model`` and drive them (Alg. 1 and 2).
 
-    ``layers`` maps names to modules (default :func:`effcourse.sparsification.pruning.prunable_layers`: every
+    ``layers`` maps names to modules (default :func:`effcourse.sparsification.masks.prunable_layers`: every
     ``Linear``/``Conv2d`` but the classifier).  The model itself is unchanged apart from the parametrizations;
     ``remove()`` bakes the hard mask into the weights.
     """
@@ -319,49 +319,3 @@ def cs_ticket_search(make_model: Callable[[], nn.Module], data: Split, spec: Tra
             t.accuracy = retrain_ticket(make_model, res.theta_hat, masks, data, spec, generator)
         res.tickets.append(t)
     return res
-
-
-# ---------------------------------------------------------------------------------------------- exact l0 (tiny)
-def brute_force_l0(x: torch.Tensor, y: torch.Tensor, lam: float, form: str = "weights", groups: str = "entries",
-                   p: float = 1.0, tol: float = 1e-9) -> tuple[float, torch.Tensor]:
-    """Solve the l0-regularized least-squares problem ``min_W ||x W^T - y||^2 / (2n) + lam * ||W||_0`` exactly.
-
-    Every support is enumerated (batched), so the weight count (``k * d`` entries, or ``k`` rows) must be <= 14.
-    ``form="weights"`` is Def. 4.1 / (4.1): for each support, the best ``W`` vanishing off it, penalized by its own
-    number of non-zeros.  ``form="mask"`` is Def. 4.2 / (4.5): a binary mask ``m`` times a free ``W`` (the
-    minimum-norm least-squares fit of ``x`` restricted by ``m``), penalized by ``||m||_p^p``.  ``groups="rows"`` is
-    the structured version (4.3): a group is a row of ``W`` (a neuron's incoming weights).  ``y`` is ``n x k``.
-    Returns the optimal objective and the optimal group mask.
-    """
-    if form not in ("weights", "mask"):
-        raise ValueError(f"form must be 'weights' or 'mask'; got {form!r}")
-    if groups not in ("entries", "rows"):
-        raise ValueError(f"groups must be 'entries' or 'rows'; got {groups!r}")
-    if y.dim() == 1:
-        y = y[:, None]
-    n, d = x.shape
-    k = y.shape[1]
-    g = k * d if groups == "entries" else k
-    if g > 14:
-        raise ValueError(f"brute force enumerates 2^{g} supports; use at most 14 groups (entries or rows)")
-    codes = torch.arange(2 ** g)
-    gm = ((codes[:, None] >> torch.arange(g)) & 1).to(x.dtype)               # S x g group masks
-    em = gm.view(-1, k, d) if groups == "entries" else gm[:, :, None].expand(-1, k, d)  # S x k x d entry masks
-    if form == "weights":
-        gram, rhs = x.T @ x, y.T @ x                                            # d x d, k x d
-        dm = torch.diag_embed(em)                                               # S x k x d x d
-        eye = torch.eye(d, dtype=x.dtype)
-        # eliminate the zeroed coordinates: (D G D + I - D) w = D x^T y has w = 0 off the support
-        a = dm @ gram @ dm + eye - dm
-        w = torch.linalg.solve(a, (em * rhs)[..., None])[..., 0]                 # S x k x d
-        nz = w.abs() > tol
-        count = nz.flatten(1).sum(1) if groups == "entries" else nz.any(-1).sum(1)
-        penalty = lam * count.to(x.dtype)
-    else:
-        xm = x[None, None] * em[:, :, None, :]                                  # S x k x n x d
-        w = (torch.linalg.pinv(xm) @ y.T[None, :, :, None])[..., 0]              # S x k x d
-        penalty = lam * (gm ** p).sum(1)
-    pred = torch.einsum("nd,skd->snk", x, w)
-    obj = ((pred - y[None]) ** 2).sum((1, 2)) / (2 * n) + penalty
-    best = int(obj.argmin())
-    return float(obj[best]), gm[best]

@@ -55,8 +55,10 @@ def test_imports_only_from_its_own_subpackage_and_core(chapter):
 
 @pytest.mark.parametrize("chapter", WRITTEN)
 def test_tables_and_data_go_through_one_helper(chapter):
-    code = "\n".join(c.source for c in _cells(chapter) if c.cell_type == "code")
-    assert not re.search(r"""(["'])\s*\|""", code), "a Markdown table built from strings: use run.table(...)"
+    code = "\n".join(line for c in _cells(chapter)
+                     if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])
+                     for line in _code_lines(c.source))
+    assert not re.search(r"""(["'])\s*\|\s""", code), "a Markdown table built from strings: use run.table(...)"
     assert "cfg.dataset ==" not in code, "choose data through effcourse.core.data.dataset(cfg.dataset, ...)"
 
 

@@ -49,6 +49,31 @@ def _random_model(sizes, p, q, seed=0):
     return model
 
 
+def test_strict_nonzeros_and_model_weights_count_the_model():
+    sizes, p, q = [3, 4, 5], 6, 2
+    model = bw.BlockTriangularModel(p, q, dtype=D64)
+    for ni in sizes:
+        model.add_block(torch.randn(ni, model.n + p, dtype=D64), torch.randn(q, model.n + ni, dtype=D64))
+    A, _, _ = model.assemble()
+    assert bw.strict_nonzeros(sizes) == 3 * 4 + 3 * 5 + 4 * 5 == int((A != 0).sum())
+    assert bw.model_weights(sizes, p, q) == sum(t.numel() for t in model.parameters())
+    with pytest.raises(ValueError, match="sizes"):
+        bw.strict_nonzeros([3, 0])
+
+
+def test_is_monotone():
+    def result(objs):
+        r = bw.SequentialResult(bw.BlockTriangularModel(1, 1))
+        r.blocks = [bw.BlockRecord(i, 1, o, 0.0, 0, 0) for i, o in enumerate(objs, 1)]
+        return r
+
+    assert result([3.0, 2.0, 2.0]).is_monotone()
+    assert not result([3.0, 2.0, 2.5]).is_monotone()
+    assert result([1.0, 1.0 + 1e-12]).is_monotone(rtol=1e-10)
+    with pytest.raises(ValueError, match="rtol"):
+        result([1.0]).is_monotone(rtol=-1)
+
+
 def test_block_model_is_a_nilpotent_implicit_model():
     sizes, p, q = [4, 4, 5], 3, 2
     model = _random_model(sizes, p, q)
@@ -115,55 +140,3 @@ def test_sequential_errors():
         bw.train_sequential(u, y[:10], 8, 2)
     with pytest.raises(ValueError, match="integer labels"):
         bw.train_sequential(u, y, 8, 2, loss="ce", solver="local")
-
-
-def _self_loop_block(g, ni, n_prev, p):
-    diag = torch.rand(ni, generator=g, dtype=D64) * 1.98 - 0.99
-    return torch.triu(_r(g, ni, ni) * 0.5, diagonal=1) + torch.diag(diag), _r(g, ni, n_prev), _r(g, ni, p)
-
-
-@pytest.mark.parametrize("ni", [1, 6])
-def test_theorems_2_and_3_forward(ni):
-    g = _gen(6 + ni)
-    X_prev, U = torch.relu(_r(g, 60, 5)), _r(g, 60, 3)
-    for _ in range(5):
-        A_ii, A_prev, B_i = _self_loop_block(g, ni, 5, 3)
-        X_impl = bw.implicit_block(A_ii, A_prev, B_i, X_prev, U)
-        G = bw.nonstrict_to_strict(A_ii, A_prev, B_i)
-        assert torch.equal(torch.tril(G[0]), torch.zeros_like(G[0]))
-        X_expl = bw.explicit_block(*G, X_prev, U)
-        assert float((X_impl - X_expl).abs().max()) <= 1e-10 * (1 + float(X_expl.abs().max()))
-        # and the implicit equation really holds
-        assert torch.allclose(X_impl, torch.relu(X_impl @ A_ii.t() + X_prev @ A_prev.t() + U @ B_i.t()),
-                              atol=1e-9 * (1 + float(X_impl.abs().max())))
-
-
-@pytest.mark.parametrize("eps", [0.3, 1.0, 1.7])
-def test_theorem_3_converse_and_round_trip(eps):
-    g = _gen(20)
-    X_prev, U = torch.relu(_r(g, 50, 4)), _r(g, 50, 3)
-    G_self, G_prev, Lam = torch.triu(_r(g, 5, 5) * 0.5, diagonal=1), _r(g, 5, 4), _r(g, 5, 3)
-    X = bw.explicit_block(G_self, G_prev, Lam, X_prev, U)
-    A_ii, A_prev, B_i = bw.strict_to_nonstrict(G_self, G_prev, Lam, eps)
-    assert torch.allclose(torch.diagonal(A_ii), torch.full((5,), 1 - eps, dtype=D64))
-    assert torch.allclose(X, torch.relu(X @ A_ii.t() + X_prev @ A_prev.t() + U @ B_i.t()), atol=1e-12)
-    assert torch.allclose(bw.implicit_block(A_ii, A_prev, B_i, X_prev, U), X, atol=1e-9)
-    for a, b in zip(bw.nonstrict_to_strict(A_ii, A_prev, B_i), (G_self, G_prev, Lam)):
-        assert torch.allclose(a, b, atol=1e-14)
-
-
-def test_theorem_map_errors():
-    g = _gen(30)
-    A_ii, A_prev, B_i = _self_loop_block(g, 3, 2, 2)
-    with pytest.raises(ValueError, match="upper triangular"):
-        bw.nonstrict_to_strict(A_ii.t().contiguous(), A_prev, B_i)
-    bad = A_ii.clone()
-    bad[0, 0] = 1.0
-    with pytest.raises(ValueError, match=r"diag\(A_ii\)"):
-        bw.nonstrict_to_strict(bad, A_prev, B_i)
-    with pytest.raises(ValueError, match="eps"):
-        bw.strict_to_nonstrict(torch.zeros(3, 3, dtype=D64), A_prev, B_i, eps=2.0)
-    with pytest.raises(ValueError, match="strictly upper"):
-        bw.strict_to_nonstrict(torch.eye(3, dtype=D64), A_prev, B_i, eps=0.5)
-    with pytest.raises(ValueError, match="rows"):
-        bw.nonstrict_to_strict(A_ii, A_prev[:2], B_i)

@@ -175,6 +175,64 @@ def test_projected_training_decreases_loss_and_keeps_a_in_the_ball():
         im.loss_value(y, y, "hinge")
 
 
+def _reference_projected(model, u, y, lr, kappa, steps, batch_size, generator):
+    """The projected-gradient loop written out: fit's batches (one permutation per epoch), Adam, projection."""
+    from effcourse.core.train import batches
+
+    model.project_(kappa)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    step = 0
+    while step < steps:
+        for idx in batches(u.shape[0], batch_size, generator):
+            loss = im.loss_value(model(u[idx]), y[idx], "mse")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            model.project_(kappa)
+            step += 1
+            if step == steps:
+                return
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_projected_training_goes_through_fit_bit_identically(batch_size):
+    g = _gen(21)
+    u = im.append_ones(torch.rand(40, 1, generator=g, dtype=D64) * 2 - 1)
+    y = torch.sin(3 * u[:, :1])
+    a = im.ImplicitModel(6, 2, 1, dtype=D64, generator=_gen(22))
+    b = im.ImplicitModel(6, 2, 1, dtype=D64, generator=_gen(22))
+    hist = im.train_projected(a, u, y, lr=1e-2, kappa=0.9, steps=7, batch_size=batch_size, eval_every=3,
+                              generator=_gen(23))
+    _reference_projected(b, u, y, 1e-2, 0.9, 7, batch_size or 40, _gen(23))
+    assert hist.steps == [0, 3, 6, 7]
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_projected_training_time_budget_stops_early():
+    g = _gen(24)
+    u = im.append_ones(torch.rand(32, 1, generator=g, dtype=D64))
+    y = u[:, :1].clone()
+    hist = im.train_projected(im.ImplicitModel(5, 2, 1, dtype=D64, generator=_gen(25)), u, y, steps=10_000,
+                              time_budget=0.0, eval_every=100)
+    assert hist.steps == [0, 1]  # the budget is spent after the first step, which is checkpointed
+    assert hist.seconds[-1] > 0 and not any(np.isnan(hist.train_loss))
+    model = im.ImplicitModel(5, 2, 1, dtype=D64)
+    for kw, match in (({"eval_every": 0}, "eval_every"), ({"batch_size": 0}, "batch_size"),
+                      ({"time_budget": -1.0}, "time_budget"), ({"steps": 0}, "steps")):
+        with pytest.raises(ValueError, match=match):
+            im.train_projected(model, u, y, **kw)
+
+
+def test_scalar_relu_solutions():
+    assert im.scalar_relu_solutions(1.5, 1.0) == []
+    assert im.scalar_relu_solutions(1.5, -1.0) == [0.0, 2.0]
+    assert im.scalar_relu_solutions(0.5, 1.0) == [2.0]
+    assert im.scalar_relu_solutions(0.5, -1.0) == [0.0]
+    with pytest.raises(ValueError, match="finite"):
+        im.scalar_relu_solutions(float("nan"), 1.0)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():

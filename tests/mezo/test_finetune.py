@@ -1,4 +1,5 @@
-"""The generated sentence task, offline transformer loading and the cached prefix (text_data, pretrained)."""
+"""The generated sentence task, offline transformer loading, the cached prefix and the fine-tuning loop
+(effcourse.mezo.text, .pretrained, .finetune)."""
 
 import pytest
 import torch
@@ -88,6 +89,19 @@ def test_tsv_task_reads_a_glue_style_file(tmp_path):
     (tmp_path / "bad.tsv").write_text("text\tlabel\nx\t0\n")
     with pytest.raises(ValueError, match="header"):
         tsv_task(tmp_path / "bad.tsv", tmp_path / "dev.tsv")
+
+
+def test_load_task_reads_the_configured_source(tmp_path):
+    from effcourse.mezo.text import load_task
+
+    gen = load_task("generated", 20, 10, seed=3)
+    assert gen.train_text == sentiment_task(20, 10, seed=3).train_text
+    rows = "sentence\tlabel\n" + "".join(f"s {i}\t{i % 2}\n" for i in range(12))
+    (tmp_path / "t.tsv").write_text(rows)
+    t = load_task((str(tmp_path / "t.tsv"), str(tmp_path / "t.tsv")), 5, 4)
+    assert len(t.train_text) == 5 and len(t.test_text) == 4
+    with pytest.raises(ValueError, match="spec"):
+        load_task("sst2", 5, 5)
 
 
 @pytest.mark.parametrize("family", ["distilbert", "roberta"])

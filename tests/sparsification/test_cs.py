@@ -11,7 +11,7 @@ from torch import nn
 from effcourse.core.data import Split
 from effcourse.core.models import MLP, SmallCNN
 from effcourse.sparsification import cs
-from effcourse.sparsification.pruning import TrainSpec, snapshot
+from effcourse.sparsification.masks import TrainSpec, snapshot, sparsity_report
 
 
 def _toy(n: int = 96, d: int = 8, seed: int = 0) -> Split:
@@ -103,7 +103,7 @@ def test_sparsifier_reset_and_remove():
     for n, sm in sp.masks.items():
         assert torch.equal(sm.s, torch.minimum(80.0 * before[n], torch.tensor(-0.05)))
     # reading the mask after the reset would prune everything: that is why tickets are read before it
-    assert sp.remaining() == 0.0 and 0 < cs.sparsity_report(masks=hard_before)["global"]["remaining"] < 1
+    assert sp.remaining() == 0.0 and 0 < sparsity_report(masks=hard_before)["global"]["remaining"] < 1
     raw = net[0].parametrizations.weight.original.detach().clone()
     sp.remove()
     assert not hasattr(net[0], "parametrizations")
@@ -147,23 +147,6 @@ def test_one_round_cs_with_frozen_weights_only_moves_the_mask():
     assert torch.equal(net[0].parametrizations.weight.original, w0)
     assert (sp.masks["0"].s != 0).any() and 0 <= acc <= 1
     assert sp.beta == pytest.approx(200.0)
-
-
-def test_brute_force_l0_formulations_agree_and_find_the_planted_support():
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(60, 8, generator=g, dtype=torch.float64)
-    w = torch.tensor([3.0, 0, -2.0, 0, 0, 1.5, 0, 0], dtype=torch.float64)
-    y = x @ w + 0.05 * torch.randn(60, generator=g, dtype=torch.float64)
-    obj, support = cs.brute_force_l0(x, y, 0.05)
-    assert support.tolist() == [1, 0, 1, 0, 0, 1, 0, 0]
-    for p in (0.5, 1.0, 2.0):
-        assert cs.brute_force_l0(x, y, 0.05, "mask", p=p)[0] == pytest.approx(obj, abs=1e-10)
-    # a huge lambda prunes everything: the objective is then the loss of predicting 0
-    assert cs.brute_force_l0(x, y, 1e3)[0] == pytest.approx(float((y ** 2).sum() / 120), rel=1e-10)
-    with pytest.raises(ValueError, match="14"):
-        cs.brute_force_l0(torch.randn(10, 15, dtype=torch.float64), torch.randn(10, dtype=torch.float64), 0.1)
-    with pytest.raises(ValueError, match="form"):
-        cs.brute_force_l0(x, y, 0.1, form="l1")
 
 
 @pytest.mark.gpu

@@ -1,0 +1,488 @@
+"""The chapter's experiments at any scale, and their figures and tables (Savarese 2025, 4.3-4.5).
+
+A :class:`Protocol` holds what every experiment shares (configuration, data, seeds, augmentation, device); each
+driver reproduces one of the thesis's comparisons on it, seeding every run through :func:`seeded` so that the
+results do not depend on what ran before:
+
+* :func:`oneshot_pruning`: MP, GMP and CS with a fixed budget (Table 4.1);
+* :func:`ticket_search`: IMP, IMP-C and CS ticket search (Table 4.2, Figs 4.3-4.4);
+* :func:`hyperparameter_sweep`: one CS round per ``beta_final`` and per ``lambda`` (Figs 4.5-4.7);
+* :func:`supermasks`: CS against stochastic masks on frozen weights (Figs 4.9-4.10).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.config import Config
+from ..core.data import Split
+from . import cs
+from .baselines import (
+    gradual_magnitude_pruning,
+    iterative_magnitude_pruning,
+    one_shot_magnitude_pruning,
+    stochastic_sparsification,
+)
+from .masks import Ticket, TrainSpec, prunable_layers, sparsest_within, sparsity_report, train_masked
+from .models import make_model, masked_layers
+
+__all__ = [
+    "Protocol",
+    "hyperparameter_sweep",
+    "hyperparameter_rows",
+    "imp_rounds_to",
+    "oneshot_pruning",
+    "oneshot_rows",
+    "oneshot_sparsest",
+    "plot_hyperparameters",
+    "plot_oneshot",
+    "plot_soft_steps",
+    "plot_supermasks",
+    "plot_tickets",
+    "reproduction_rows",
+    "rounds_to",
+    "s_init_rows",
+    "seeded",
+    "supermasks",
+    "ticket_rounds",
+    "ticket_rows",
+    "ticket_search",
+    "ticket_summary",
+]
+
+SOFT_STEP_KINDS = ("sigmoid", "erf", "power", "arctan", "arctan_as_printed")
+
+
+def seeded(seed: int) -> torch.Generator:
+    """Seed the global generator (model initialization, stochastic masks) and return a minibatch generator."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class Protocol:
+    """What the experiments share: ``cfg`` (the chapter's configuration), ``data``, the run's ``seeds``, the
+    training ``augment``ation and the ``device``.  Models come from ``cfg.model``; the masked layers of every
+    method are :func:`~effcourse.sparsification.models.masked_layers`."""
+
+    cfg: Config
+    data: Split
+    seeds: Sequence[int]
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    device: str | torch.device = "cpu"
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+
+    def make_model(self) -> nn.Module:
+        """A freshly initialized network (``cfg.model``, ``cfg.hidden``) on the protocol's device."""
+        return make_model(self.cfg.model, self.data, self.cfg.hidden, self.device)
+
+    def spec(self, epochs: int, lr: float | None = None, milestones: Sequence[float] | None = None) -> TrainSpec:
+        """One round of ``epochs`` epochs of the configuration's SGD (``lr``, ``milestones`` overridable)."""
+        cfg = self.cfg
+        return TrainSpec(epochs=epochs, lr=cfg.lr if lr is None else lr, momentum=cfg.momentum,
+                         weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
+                         milestones=tuple(cfg.milestones if milestones is None else milestones), augment=self.augment)
+
+    def n_prunable(self) -> tuple[int, list[str]]:
+        """The number of weights every method may mask, and the names of their layers."""
+        layers = masked_layers(self.make_model())
+        return sum(m.weight.numel() for m in layers.values()), list(layers)
+
+
+# ---------------------------------------------------------------------------------------------- section 2
+def plot_soft_steps(betas: Sequence[float] = (1, 5, 25, 200), beta_families: float = 50.0) -> plt.Figure:
+    """Left: ``sigma(beta s)`` at several ``betas``; right: every soft-step family of 4.3 at ``beta_families``."""
+    ss = torch.linspace(-0.5, 0.5, 801)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for beta in betas:
+        axes[0].plot(ss, cs.soft_step(ss, beta), label=fr"$\beta$={beta}")
+    axes[0].set_title(r"$\sigma(\beta s)$ as $\beta$ grows")
+    axes[0].set_ylabel(r"gate $\sigma(\beta s)$")
+    for kind in SOFT_STEP_KINDS:
+        axes[1].plot(ss, cs.soft_step(ss, beta_families, kind), label=kind)
+    axes[1].axhline(1, color="gray", lw=0.5)
+    axes[1].set_title(fr"the listed families at $\beta$={beta_families:g}")
+    axes[1].set_ylabel(r"gate $\hat b(\beta, s)$")
+    for ax in axes:
+        ax.set_xlabel("$s$")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- one-shot pruning
+def oneshot_pruning(p: Protocol) -> dict[int, dict[str, Any]]:
+    """Table 4.1's comparison, per seed: ``{"dense": acc, "MP"|"GMP"|"CS": [(sparsity, acc), ...]}``.
+
+    MP prunes a dense network trained for ``cfg.oneshot_epochs`` to each of ``cfg.mp_sparsities`` and fine-tunes
+    ``cfg.finetune_epochs`` at ``cfg.finetune_lr``; GMP trains for the whole budget towards each of
+    ``cfg.gmp_sparsities``; CS runs one round per ``(s_init, lambda)`` of ``cfg.cs_oneshot`` and fine-tunes as MP.
+    """
+    cfg, data = p.cfg, p.data
+    pre, ft = p.spec(cfg.oneshot_epochs), p.spec(cfg.finetune_epochs, lr=cfg.finetune_lr, milestones=[])
+    total_spec = p.spec(cfg.oneshot_epochs + cfg.finetune_epochs)
+    oneshot = {}
+    for seed in p.seeds:
+        g = seeded(seed)
+        dense_model = p.make_model()
+        dense_acc = train_masked(dense_model, data, pre, generator=g)
+        lay = masked_layers(dense_model)
+        mp = [one_shot_magnitude_pruning(dense_model, lay, data, q, ft, generator=g)[::-1]
+              for q in cfg.mp_sparsities]
+        gmp = []
+        for q in cfg.gmp_sparsities:
+            g = seeded(seed)
+            m = p.make_model()
+            lay_m = masked_layers(m)
+            acc = gradual_magnitude_pruning(m, lay_m, data, total_spec, q, generator=g)
+            gmp.append((sparsity_report(lay_m)["global"]["sparsity"], acc))
+        csp = []
+        for s0, lam in cfg.cs_oneshot:
+            g = seeded(seed)
+            m = p.make_model()
+            sparsifier, acc = cs.continuous_sparsification(
+                m, data, pre, s_init=s0, lam=lam, beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
+                finetune=ft, layers=masked_layers(m), generator=g)
+            csp.append((1 - sparsifier.remaining(), acc))
+        oneshot[seed] = {"dense": dense_acc, "MP": mp, "GMP": gmp, "CS": csp}
+    return oneshot
+
+
+def oneshot_sparsest(oneshot: dict[int, dict[str, Any]], tolerance: float = 0.02) -> dict[str, list[float]]:
+    """Table 4.1's statistic per method and seed: the largest sparsity within ``tolerance`` of dense accuracy."""
+    return {meth: [sparsest_within(res[meth], res["dense"], tolerance) for res in oneshot.values()]
+            for meth in ("MP", "GMP", "CS")}
+
+
+def oneshot_rows(oneshot: dict[int, dict[str, Any]], sparsest: dict[str, list[float]]) -> list[dict[str, str]]:
+    """Rows of Table 4.1's analogue (one per seed), followed by the thesis's ResNet-20 and VGG-16 rows."""
+    rows = [{"run": f"seed {s}", "dense acc.": f"{100 * res['dense']:.1f} %",
+             **{m: f"{100 * sparsest[m][i]:.1f} %" for m in ("MP", "GMP", "CS")}}
+            for i, (s, res) in enumerate(oneshot.items())]
+    thesis = {"ResNet-20": ("90.55", "80.0", "86.0", "94.4"), "VGG-16": ("92.35", "97.5", "98.0", "99.6")}
+    for net, vals in thesis.items():
+        rows.append(dict(zip(("run", "dense acc.", "MP", "GMP", "CS"), (f"thesis, {net}", *(f"{v} %" for v in vals)))))
+    return rows
+
+
+def plot_oneshot(oneshot: dict[int, dict[str, Any]]) -> plt.Figure:
+    """Accuracy after fine-tuning against weights remaining, every method and seed, dense - 2 points dashed."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    colors = {"MP": "tab:blue", "GMP": "tab:orange", "CS": "tab:purple"}
+    for i, res in enumerate(oneshot.values()):
+        for meth, c in colors.items():
+            pts = sorted(res[meth])
+            ax.plot([100 * (1 - q) for q, _ in pts], [100 * a for _, a in pts], "o-" if meth != "CS" else "s",
+                    color=c, alpha=0.7, ms=4, label=meth if i == 0 else None)
+        ax.axhline(100 * (res["dense"] - 0.02), color="gray", lw=0.6, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("weights remaining (%) of the prunable layers")
+    ax.set_ylabel("test accuracy (%) after fine-tuning")
+    ax.set_ylim(max(0, ax.get_ylim()[0]), 100)
+    ax.set_title("One-shot pruning, digits MLP (dashed: dense - 2 points, per seed)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- ticket search
+def ticket_search(p: Protocol) -> dict[int, dict[str, Any]]:
+    """Table 4.2's searches, per seed: ``{"IMP": [Ticket], "IMP-C": [Ticket], "CS": {s_init: CSResult}}``.
+
+    IMP runs ``cfg.imp_rounds`` rounds, IMP-C ``cfg.impc_rounds``, both at ``cfg.imp_rate`` per round; CS runs
+    ``cfg.cs_rounds`` rounds per ``s_init`` in ``cfg.cs_s_inits``; every round is ``cfg.round_epochs`` epochs and
+    every ticket is re-trained from the weights after ``cfg.rewind_epoch`` epochs.
+    """
+    cfg, data = p.cfg, p.data
+    round_spec = p.spec(cfg.round_epochs)
+    tickets = {}
+    for seed in p.seeds:
+        g = seeded(seed)
+        imp = iterative_magnitude_pruning(p.make_model, data, round_spec, cfg.imp_rounds, rate=cfg.imp_rate,
+                                          rewind_epoch=cfg.rewind_epoch, generator=g, layer_filter=masked_layers,
+                                          progress="IMP")
+        g = seeded(seed)
+        impc = iterative_magnitude_pruning(p.make_model, data, round_spec, cfg.impc_rounds, rate=cfg.imp_rate,
+                                           rewind=False, rewind_epoch=cfg.rewind_epoch, generator=g,
+                                           layer_filter=masked_layers)
+        runs = {}
+        for s0 in cfg.cs_s_inits:
+            g = seeded(seed)
+            runs[s0] = cs.cs_ticket_search(p.make_model, data, round_spec, cfg.cs_rounds, s_init=s0, lam=cfg.lam,
+                                           beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
+                                           rewind_epoch=cfg.rewind_epoch, generator=g, layer_filter=masked_layers)
+        tickets[seed] = {"IMP": imp, "IMP-C": impc, "CS": runs}
+    return tickets
+
+
+def plot_tickets(tickets: dict[int, dict[str, Any]]) -> plt.Figure:
+    """One panel per seed: ticket accuracy against weights remaining for IMP, IMP-C and every CS run."""
+    seeds = list(tickets)
+    fig, axes = plt.subplots(1, len(seeds), figsize=(4.2 * len(seeds), 3.4), squeeze=False, sharey=True)
+    for ax, seed in zip(axes[0], seeds):
+        t = tickets[seed]
+        for meth, c in (("IMP", "tab:blue"), ("IMP-C", "tab:red")):
+            ax.plot([100 * k.remaining for k in t[meth]], [100 * k.accuracy for k in t[meth]], "o-", ms=3, color=c,
+                    label=meth)
+        s_inits = list(t["CS"])
+        for i, res in enumerate(t["CS"].values()):
+            ax.plot([100 * k.remaining for k in res.tickets], [100 * k.accuracy for k in res.tickets], "s-", ms=3,
+                    color="tab:purple", alpha=0.35 + 0.1 * i / len(s_inits),
+                    label=r"CS, one run per $s_{init}$" if i == 0 else None)
+        last = [res.tickets[-1] for res in t["CS"].values()]
+        ax.plot([100 * k.remaining for k in last], [100 * k.accuracy for k in last], "g^--", ms=6,
+                label=f"CS after round {last[0].round}")
+        ax.axhline(100 * t["IMP"][0].accuracy, color="gray", lw=0.6, ls="--")
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_title(f"seed {seed}")
+        ax.set_xlabel("weights remaining (%)")
+        ax.set_ylabel("ticket test accuracy (%)")
+        ax.legend(fontsize=8)
+    lo = min(100 * k.accuracy for s in seeds for k in tickets[s]["IMP"])
+    axes[0][0].set_ylim(max(lo - 2, 0), 100)
+    fig.tight_layout()
+    return fig
+
+
+def ticket_summary(t: dict[str, Any]) -> dict[str, Any]:
+    """Table 4.2's statistics for one seed's searches: ``{"dense": acc, method: (sparsest matching, best)}``.
+
+    "Matching" means no worse than the dense network trained the same way (IMP's round 0); the sparsest matching
+    ticket is ``None`` when no ticket matches.
+    """
+    dense = t["IMP"][0].accuracy
+    cs_all = [k for res in t["CS"].values() for k in res.tickets]
+    out: dict[str, Any] = {"dense": dense}
+    for meth, ks in (("IMP", t["IMP"][1:]), ("IMP-C", t["IMP-C"][1:]), ("CS", cs_all)):
+        match = [k for k in ks if k.accuracy >= dense]
+        sparsest = min(match, key=lambda k: k.remaining) if match else None
+        best = max(ks, key=lambda k: (k.accuracy, -k.remaining))
+        out[meth] = (sparsest, best)
+    return out
+
+
+def ticket_rows(tickets: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of Table 4.2's analogue: per seed the dense network, then each method's sparsest matching and best."""
+    def row(seed, name, k: Ticket | None = None, acc=None):
+        return {"seed": seed, "ticket": name, "round": 0 if k is None else k.round,
+                "test acc.": f"{100 * (k.accuracy if k is not None else acc):.1f} %",
+                "weights remaining": "100 %" if k is None else f"{100 * k.remaining:.2f} %"}
+
+    rows = []
+    for seed, t in tickets.items():
+        sm = ticket_summary(t)
+        rows.append(row(seed, "dense", acc=sm["dense"]))
+        for meth in ("IMP", "IMP-C", "CS"):
+            sparsest, best = sm[meth]
+            if sparsest is not None:
+                rows.append(row(None, f"sparsest matching {meth}", sparsest))
+            rows.append(row(None, f"best {meth}", best))
+    return rows
+
+
+def rounds_to(res: cs.CSResult, target: float = 0.01) -> int | None:
+    """The first round of a CS run whose ticket keeps at most ``target`` of the weights (``None``: never)."""
+    hit = [k.round for k in res.tickets if k.remaining <= target + 1e-12]
+    return min(hit) if hit else None
+
+
+def imp_rounds_to(target: float = 0.01, rate: float = 0.2) -> int:
+    """Rounds IMP needs to keep at most ``target`` of the weights: ``ceil(log target / log(1 - rate))``."""
+    if not (0 < target < 1 and 0 < rate < 1):
+        raise ValueError(f"target and rate must be in (0, 1); got target={target!r}, rate={rate!r}")
+    return math.ceil(math.log(target) / math.log(1 - rate))
+
+
+def ticket_rounds(tickets: dict[int, dict[str, Any]], imp_rounds: int, target: float = 0.01) -> dict[str, Any]:
+    """The rounds and quality claims of Table 4.2 at ``target`` weights remaining.
+
+    ``imp_r``: ``imp_rounds`` if the IMP runs went that far (else ``None``); ``imp_ok``: every IMP run crossed
+    ``target`` exactly at that round; ``cs_rounds``: per seed the fewest CS rounds to ``target`` over the
+    ``s_init`` sweep; ``cs_best``: per seed the best CS ticket at or below ``target``; ``imp_at_r``: IMP's ticket
+    accuracy at round ``imp_r``.
+    """
+    first = next(iter(tickets.values()))
+    imp_r = imp_rounds if len(first["IMP"]) > imp_rounds else None
+    out = {"imp_r": imp_r, "imp_ok": True, "cs_rounds": [], "cs_best": [], "imp_at_r": []}
+    for t in tickets.values():
+        imp = t["IMP"]
+        if imp_r is not None:
+            out["imp_ok"] &= imp[imp_r - 1].remaining > target and imp[imp_r].remaining <= target
+            out["imp_at_r"].append(imp[imp_r].accuracy)
+        hits = [r for r in (rounds_to(res, target) for res in t["CS"].values()) if r is not None]
+        out["cs_rounds"].append(min(hits) if hits else None)
+        under = [k.accuracy for res in t["CS"].values() for k in res.tickets if k.remaining <= target]
+        out["cs_best"].append(max(under) if under else float("nan"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- hyperparameters
+def hyperparameter_sweep(p: Protocol) -> dict[str, dict[float, list[tuple[float, float]]]]:
+    """One CS round at ``cfg.hp_s_init`` per ``beta_final`` in ``cfg.hp_beta_finals`` (at ``cfg.lam``) and per
+    ``lambda`` in ``cfg.hp_lams`` (at ``cfg.beta_final``): ``{"beta"|"lam": {value: [(remaining, acc) per seed]}}``."""
+    cfg = p.cfg
+    hp: dict[str, dict[float, list[tuple[float, float]]]] = {"beta": {}, "lam": {}}
+
+    def one_round(seed: int, lam: float, beta_final: float) -> tuple[float, float]:
+        g = seeded(seed)
+        m = p.make_model()
+        sparsifier, acc = cs.continuous_sparsification(m, p.data, p.spec(cfg.hp_epochs), s_init=cfg.hp_s_init,
+                                                       lam=lam, beta_final=beta_final, mask_lr_mult=cfg.mask_lr_mult,
+                                                       layers=masked_layers(m), generator=g)
+        return sparsifier.remaining(), acc
+
+    for seed in p.seeds:
+        for bfin in cfg.hp_beta_finals:
+            hp["beta"].setdefault(bfin, []).append(one_round(seed, cfg.lam, bfin))
+        for lam in cfg.hp_lams:
+            hp["lam"].setdefault(lam, []).append(one_round(seed, lam, cfg.beta_final))
+    return hp
+
+
+def plot_hyperparameters(hp: dict[str, dict[float, list[tuple[float, float]]]], tickets: dict[int, dict[str, Any]],
+                         hp_s_init: float) -> plt.Figure:
+    """Left: weights remaining per CS round for each ``s_init`` of the ticket search; centre and right: weights
+    remaining (bars) and accuracy (line) of one round per ``beta_final`` and per ``lambda``."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    seeds = list(tickets)
+    for s0 in tickets[seeds[0]]["CS"]:
+        rem = np.array([[k.remaining for k in tickets[s]["CS"][s0].tickets] for s in seeds])
+        axes[0].plot(range(1, rem.shape[1] + 1), 100 * rem.mean(0), "o-", label=f"$s_{{init}}$={s0}")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("round")
+    axes[0].set_ylabel("weights remaining (%)")
+    axes[0].set_title(r"$s_{init}$ (ticket-search runs)")
+    axes[0].legend(fontsize=8)
+    for ax, key, label in ((axes[1], "beta", r"$\beta_{final}$"), (axes[2], "lam", r"$\lambda$")):
+        vals = list(hp[key])
+        rem = [100 * np.mean([r for r, _ in hp[key][v]]) for v in vals]
+        acc = [100 * np.mean([a for _, a in hp[key][v]]) for v in vals]
+        xpos = np.arange(len(vals))
+        bars = ax.bar(xpos, rem, color="tab:purple", alpha=0.6)
+        ax.set_xticks(xpos, [f"{v:g}" for v in vals])
+        ax.set_ylabel("weights remaining (%)", color="tab:purple")
+        ax.set_xlabel(label)
+        ax2 = ax.twinx()
+        (line,) = ax2.plot(xpos, acc, "ko-")
+        ax2.set_ylabel("accuracy (%)")
+        ax.legend([bars, line], ["weights remaining", "accuracy"], fontsize=8, ncol=2, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2))
+        ax.set_title(f"one round, $s_{{init}}$={hp_s_init}")
+    fig.tight_layout()
+    return fig
+
+
+def hyperparameter_rows(hp: dict[str, dict[float, list[tuple[float, float]]]], s_init: float) -> list[dict[str, str]]:
+    """One row per value swept at ``s_init``: mean weights remaining and mean accuracy over seeds."""
+    first = f"one round, $s_{{init}}$ = {s_init}"
+    return [{first: f"{label} = {v:g}", "weights remaining (mean)": f"{100 * np.mean([r for r, _ in pts]):.2f} %",
+             "accuracy (mean)": f"{100 * np.mean([a for _, a in pts]):.1f} %"}
+            for key, label in (("beta", "beta_final"), ("lam", "lambda")) for v, pts in hp[key].items()]
+
+
+def s_init_rows(tickets: dict[int, dict[str, Any]]) -> tuple[dict[float, float], list[dict[str, Any]]]:
+    """Per ``s_init`` of the ticket search: weights remaining after the last round (mean over seeds) and the largest
+    fraction of gates still soft, in (0.01, 0.99), at a round's end.  Returns the remaining fractions and rows."""
+    seeds = list(tickets)
+    s_inits = list(tickets[seeds[0]]["CS"])
+    rem = {s0: float(np.mean([tickets[s]["CS"][s0].tickets[-1].remaining for s in seeds])) for s0 in s_inits}
+    soft = {s0: max(max(tickets[s]["CS"][s0].soft_fraction) for s in seeds) for s0 in s_inits}
+    rows = [{"$s_{init}$": str(s0), "remaining after the last round (mean)": f"{100 * rem[s0]:.2f} %",
+             "largest fraction of gates in (0.01, 0.99) at a round's end": f"{100 * soft[s0]:.2f} %"} for s0 in s_inits]
+    return rem, rows
+
+
+# ---------------------------------------------------------------------------------------------- supermasks
+def supermasks(p: Protocol) -> dict[str, list[tuple[float, float, float]]]:
+    """Masks learned on frozen random weights, every layer masked: CS (Adam on ``s`` at ``cfg.sm_lr``, one run per
+    ``lambda`` in ``cfg.sm_cs_lams``) and SS (SGD at ``cfg.sm_ss_lr``, one run per ``s_init`` in
+    ``cfg.sm_ss_s_inits``).  Returns ``{"CS"|"SS": [(sparsity, accuracy, setting), ...]}``."""
+    cfg, data = p.cfg, p.data
+    out: dict[str, list[tuple[float, float, float]]] = {"CS": [], "SS": []}
+    for seed in p.seeds:
+        for lam in cfg.sm_cs_lams:
+            g = seeded(seed)
+            m = p.make_model()
+            for w in m.parameters():
+                w.requires_grad_(False)
+            sm_spec = TrainSpec(epochs=cfg.sm_epochs, lr=cfg.sm_lr, optimizer="adam", weight_decay=0.0,
+                                batch_size=cfg.batch_size, milestones=())
+            sparsifier, acc = cs.continuous_sparsification(m, data, sm_spec, s_init=0.0, lam=lam,
+                                                           beta_final=cfg.beta_final,
+                                                           layers=prunable_layers(m, include_output=True), generator=g)
+            out["CS"].append((1 - sparsifier.remaining(), acc, lam))
+        for s0 in cfg.sm_ss_s_inits:
+            g = seeded(seed)
+            m = p.make_model()
+            ss_spec = TrainSpec(epochs=cfg.sm_epochs, batch_size=cfg.batch_size, milestones=())
+            res = stochastic_sparsification(m, prunable_layers(m, include_output=True), data, ss_spec,
+                                            s_init=s0, lam=cfg.lam, mask_lr=cfg.sm_ss_lr, generator=g)
+            out["SS"].append((1 - res["remaining"], res["accuracy"], s0))
+    return out
+
+
+def plot_supermasks(supermask: dict[str, list[tuple[float, float, float]]], epochs: int) -> plt.Figure:
+    """Test accuracy against sparsity of every supermask, CS and SS."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for meth, c in (("CS", "tab:purple"), ("SS", "tab:green")):
+        ax.scatter([100 * q for q, _, _ in supermask[meth]], [100 * a for _, a, _ in supermask[meth]], color=c,
+                   label=meth)
+    ax.set_xlabel("sparsity (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"Supermasks on frozen random weights, {epochs} epochs")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- what reproduced
+def reproduction_rows(sparsest: dict[str, list[float]], remaining_by_s_init: dict[float, float],
+                      tickets: dict[int, dict[str, Any]],
+                      supermask: dict[str, list[tuple[float, float, float]]]) -> list[dict[str, str]]:
+    """The thesis's statements that did not (or only partly) reproduce, next to this run's numbers."""
+    gmp_vs_cs = [100 * (c - g) for c, g in zip(sparsest["CS"], sparsest["GMP"])]
+    rem_list = [remaining_by_s_init[s0] for s0 in sorted(remaining_by_s_init)]
+    monotone = all(a <= b + 1e-12 for a, b in zip(rem_list, rem_list[1:]))
+    impc_vs_imp = []
+    for t in tickets.values():
+        a = {k.round: k.accuracy for k in t["IMP"]}
+        b = {k.round: k.accuracy for k in t["IMP-C"]}
+        common = [r for r in a if r in b and r > 0]
+        impc_vs_imp.append(100 * float(np.mean([b[r] - a[r] for r in common])) if common else float("nan"))
+    sm_sparsest = [(ticket_summary(t)["CS"][0], ticket_summary(t)["IMP"][0]) for t in tickets.values()]
+    best_any = [max(k.accuracy for res in t["CS"].values() for k in res.tickets) - t["IMP"][0].accuracy
+                for t in tickets.values()]
+    best = {meth: max(supermask[meth], key=lambda x: x[1]) for meth in supermask}
+
+    def joined(values, fmt):
+        return ", ".join(format(v, fmt) for v in values)
+
+    rows = [
+        ("CS prunes more than GMP in one-shot pruning (Table 4.1)", "ResNet-20: 94.4 vs 86.0 %",
+         f"CS - GMP = {joined(gmp_vs_cs, '+.1f')} points of sparsity"),
+        ("remaining weights increase monotonically with $s_{init}$ (4.5.1)", "Fig. 4.7",
+         f"monotone over our sweep: {monotone} ({joined([100 * r for r in rem_list], '.1f')} %)"),
+        ("CS's sparsest matching ticket is sparser than IMP's (Table 4.2)", "12.3 vs 20.9 % (ResNet-20)",
+         ", ".join(f"{100 * c.remaining:.2f} vs {100 * i.remaining:.2f} %" if c and i else "n/a"
+                   for c, i in sm_sparsest)),
+        ("IMP-C beats IMP (Figs 4.3-4.4)", "yes",
+         f"mean IMP-C - IMP over rounds: {joined(impc_vs_imp, '+.2f')} points"),
+        ("best CS ticket beats dense by about 1 point (Table 4.2)", "+1.1 (VGG), +1.0 (ResNet-20)",
+         f"{joined([100 * d for d in best_any], '+.1f')} points"),
+        ("supermasks: CS sparser and better than SS", "CS 75 % acc. at 25 % remaining; SS fails > 50 % sparse",
+         f"CS best {100 * best['CS'][1]:.1f} % at {100 * best['CS'][0]:.0f} % sparse, SS best "
+         f"{100 * best['SS'][1]:.1f} % at {100 * best['SS'][0]:.0f} % sparse"),
+    ]
+    return [{"thesis statement": s, "thesis": t, "this book": o} for s, t, o in rows]
