@@ -85,7 +85,7 @@ def test_anchor_is_a_real_copy_that_stays_put_between_anchor_steps():
         opt.step(lambda idx=idx: loss(idx))
     # the in-place +mu, -2mu, +mu cycle on the anchor is exact up to rounding, never by a learning-rate step
     drift = max(float((a - b).abs().max()) for a, b in zip(opt.anchor(), anchor))
-    step = max(float((p - m).abs().max()) for p, m in zip(model.parameters(), moved))
+    step = max(float((p.detach() - m).abs().max()) for p, m in zip(model.parameters(), moved))
     assert drift < 1e-6 and step > 1e-4
     # the bug of a shallow anchor (the same tensors) would make the anchor move with the weights
     assert not all(torch.equal(a, p) for a, p in zip(opt.anchor(), model.parameters()))
