@@ -50,7 +50,7 @@ DEVICE = "auto"
 # `effcourse.dco.tasks` (least squares, a shifted fixed-design variant, and two small regression networks). The
 # DCO rules live in `effcourse.dco.layers`, the meta-learning loop in `effcourse.dco.meta`, the tuned baselines in
 # `effcourse.dco.baselines`, Theorem 6's exact references in `effcourse.dco.theory`, and each experiment of this
-# page is one function of `effcourse.dco.experiments` (its figures in `effcourse.dco.plots`), so that the cells
+# page is one function of `effcourse.dco.experiments` (its figures in `effcourse.dco.figures`), so that the cells
 # below only choose sizes and read results. Everything runs in float64: the theory checks compare against machine
 # precision, and the tasks are small. Every experiment draws from its own generator, offset by `SEED`, so that a
 # run with another `SEED` is an independent replicate.
@@ -76,9 +76,9 @@ from effcourse.dco.experiments import (
     theorem6_check,
     verdict_rows,
 )
+from effcourse.dco.figures import plot_curves, plot_horizon_pitfall, plot_theorem6
 from effcourse.dco.layers import DCOMomentum, dco_general_descent_problem, dco_gradient_problem, printed_problem
 from effcourse.dco.meta import meta_step_seconds
-from effcourse.dco.plots import plot_curves, plot_horizon_pitfall, plot_theorem6
 from effcourse.dco.tasks import beverton_holt_tasks, interpolation_tasks, least_squares_tasks
 
 # %%

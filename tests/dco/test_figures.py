@@ -7,7 +7,7 @@ import torch
 from matplotlib.figure import Figure
 
 from effcourse.dco.experiments import HorizonPitfall, Theorem6Run
-from effcourse.dco.plots import plot_curves, plot_horizon_pitfall, plot_theorem6
+from effcourse.dco.figures import plot_curves, plot_horizon_pitfall, plot_theorem6
 
 
 def test_plot_curves_styles_dco_solid_and_baselines_dashed():
