@@ -68,12 +68,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
         after_step: Callable[[int, int], object] | None = None, eval_every: int = 1,
         progress: bool | str = False, *, lr_factor: Callable[[int], float] | None = None,
         batch_loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        after_epoch: Callable[[int], object] | None = None) -> History:
+        after_epoch: Callable[[int], object] | None = None, max_steps: int | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``data.x_train`` in minibatches: the one loop of the library.
 
     Each step minimizes ``batch_loss(model, xb, yb)`` (default ``loss_fn(model(xb), yb)``) plus ``regularizer()``,
     then steps every optimizer (``optimizer`` may be a sequence, e.g. weights and precisions in SMOL) and calls
     ``after_step(step, total_steps)`` (a projection, clipping, a temperature schedule; ``step`` counts from 1).
+    Training ends after ``max_steps`` steps if given (a budget in steps, not whole epochs), or as soon as
+    ``after_step`` returns a true value (a budget it keeps itself); the epoch it ends in is then recorded as usual.
 
     Per epoch: ``lr_factor(epoch)`` (0-based) sets every group's learning rate to its initial value times the
     factor before the epoch; ``scheduler`` (a scheduler, or a function of the optimizer that builds one) steps
@@ -86,6 +88,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
         raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
     if not isinstance(eval_every, int) or eval_every < 0:
         raise ValueError(f"eval_every must be a non-negative int (0: never); got {eval_every!r}")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"max_steps must be None or a positive int; got {max_steps!r}")
     optimizers = [optimizer] if isinstance(optimizer, torch.optim.Optimizer) else list(optimizer)
     if not optimizers or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers):
         raise TypeError("optimizer must be a torch.optim.Optimizer or a non-empty sequence of them")
@@ -95,7 +99,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
     hist = History()
     n = data.x_train.shape[0]
     device = data.x_train.device
-    total_steps, step = epochs * math.ceil(n / batch_size), 0
+    total_steps, step, stop = epochs * math.ceil(n / batch_size), 0, False
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
     it = range(epochs)
     if progress:
         from tqdm.auto import tqdm
@@ -109,6 +115,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
                 for g, lr in zip(o.param_groups, lrs):
                     g["lr"] = lr * f
         total = torch.zeros((), device=device)  # summed on the device: one host sync per epoch, not per step
+        seen = 0
         for idx in batches(n, batch_size, generator, device=device):
             xb, yb = data.x_train[idx], data.y_train[idx]
             if augment is not None:
@@ -121,10 +128,13 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
             for o in optimizers:
                 o.step()
             step += 1
-            if after_step is not None:
-                after_step(step, total_steps)
             total += task.detach() * idx.numel()
-        hist.train_loss.append(float(total) / n)
+            seen += idx.numel()
+            if after_step is not None and after_step(step, total_steps):
+                stop = True
+            if stop or step == total_steps:
+                break
+        hist.train_loss.append(float(total) / max(seen, 1))
         if not math.isfinite(hist.train_loss[-1]):
             hist.diverged = True
             break
@@ -132,8 +142,11 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
             scheduler.step()
         if after_epoch is not None:
             after_epoch(epoch + 1)
-        if eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+        last = stop or step == total_steps or epoch + 1 == epochs
+        if eval_every and ((epoch + 1) % eval_every == 0 or last):
             tl, te = evaluate(model, data.x_test, data.y_test, loss_fn)
             hist.test_loss.append(tl)
             hist.test_err.append(te)
+        if last:
+            break
     return hist

@@ -437,10 +437,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class _Stop(Exception):
-    """Raised from :func:`fit`'s ``after_step`` to end training (step count, time budget or divergence)."""
-
-
 def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss: str = "mse", lr: float = 1e-2,
                     kappa: float = 0.95, steps: int = 1000, time_budget: float | None = None,
                     batch_size: int | None = None, eval_fn: Callable[[ImplicitModel], float] | None = None,
@@ -451,8 +447,9 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
     Each step: Adam on ``(A, B, C, D)`` with implicit gradients, then ``A <- Proj_{||A||_inf <= kappa}(A)``.
     The steps run through :func:`effcourse.core.train.fit` (batches drawn from ``generator``, one shuffled pass
     per epoch; ``batch_size=None`` is full batch); the projection, the checkpoints and the clock live in its
-    ``after_step``.  Runs ``steps`` steps, or stops early once ``time_budget`` seconds of training (evaluation
-    excluded) have elapsed.  Checkpoints every ``eval_every`` steps (step 0 included).
+    ``after_step``, which ends training by returning True.  Runs ``steps`` steps (fit's ``max_steps``), or stops
+    early once ``time_budget`` seconds of training (evaluation excluded) have elapsed or the loss is not finite.
+    Checkpoints every ``eval_every`` steps (step 0 included).
     """
     if not (isinstance(kappa, (int, float)) and 0 < kappa < 1):
         raise ValueError(f"kappa must be in (0, 1) for a certified well-posed A; got {kappa!r}")
@@ -497,7 +494,7 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
     opt.register_step_pre_hook(stamp("t2"))   # zero_grad and backward ran since t1
     opt.register_step_post_hook(stamp("t3"))  # Adam's update ran since t2
 
-    def after_step(step: int, _total: int) -> None:
+    def after_step(step: int, _total: int) -> bool:  # True ends training (a diverged loss or the time budget)
         model.project_(kappa)
         _sync(device)
         t4 = time.perf_counter()
@@ -507,21 +504,17 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
         clock["elapsed"] += t4 - t[0]
         last = float(marks["loss"].detach())
         if not math.isfinite(last):
-            raise _Stop
+            return True
         done = time_budget is not None and clock["elapsed"] >= time_budget
         if step % eval_every == 0 or step == steps or done:
             with torch.no_grad():
                 checkpoint(step, last if bs == m else float(loss_value(model(u), y, loss)))
-        if done or step == steps:
-            raise _Stop
+        return done
 
     with torch.no_grad():
         checkpoint(0, float(loss_value(model(u), y, loss)))
     q = int(y.shape[1]) if y.dim() == 2 else int(y.max()) + 1
     data = Split(u, y, u[:0], y[:0], q)
-    try:
-        fit(model, opt, data, math.ceil(steps / math.ceil(m / bs)), bs, generator=generator, batch_loss=batch_loss,
-            after_step=after_step, eval_every=0, progress=progress)
-    except _Stop:
-        pass
+    fit(model, opt, data, math.ceil(steps / math.ceil(m / bs)), bs, generator=generator, batch_loss=batch_loss,
+        after_step=after_step, eval_every=0, progress=progress, max_steps=steps)
     return hist

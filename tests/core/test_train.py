@@ -124,3 +124,19 @@ def test_fit_rejects_bad_arguments_by_name():
         fit(m, opt, d, 1, 64, eval_every=-1)
     with pytest.raises(TypeError, match="optimizer"):
         fit(m, [], d, 1, 64)
+
+
+def test_max_steps_ends_mid_epoch_and_after_step_can_end_training():
+    d = digits()
+    steps_per_epoch = -(-d.x_train.shape[0] // 256)
+    calls = []
+    m = MLP([d.num_features, 8, 10])
+    h = fit(m, torch.optim.SGD(m.parameters(), lr=0.1), d, 5, 256, max_steps=steps_per_epoch + 2,
+            after_step=lambda step, total: calls.append((step, total)))
+    assert calls == [(s, steps_per_epoch + 2) for s in range(1, steps_per_epoch + 3)]
+    assert len(h.train_loss) == 2 and len(h.test_err) == 2  # the cut epoch is recorded and evaluated
+    m = MLP([d.num_features, 8, 10])
+    h = fit(m, torch.optim.SGD(m.parameters(), lr=0.1), d, 5, 256, eval_every=0, after_step=lambda step, _: step == 3)
+    assert len(h.train_loss) == 1 and h.test_err == [] and not h.diverged
+    with pytest.raises(ValueError, match="max_steps"):
+        fit(m, torch.optim.SGD(m.parameters(), lr=0.1), d, 1, 256, max_steps=0)
