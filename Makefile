@@ -7,10 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.effcourse-installed
 
-.PHONY: help install browser book test lab sync check bench baselines lint clean
+.PHONY: help install browser book chapter seeds test lab sync check bench baselines lint clean
 
 help:
-	@echo "make book | test | lab | sync | check | bench | baselines | lint | browser | clean"
+	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | bench | baselines | lint | browser | clean"
 
 # torch first, pinned to the CPU build on local disk: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -24,8 +24,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# SCALE, SEED: passed on only when given, so that EFFCOURSE_SCALE / EFFCOURSE_SEED apply otherwise (default book, 0)
+SCALE ?=
+SEED ?=
+CH ?=
+RUN_OPTS = $(if $(SCALE),--scale $(SCALE)) $(if $(SEED),--seed $(SEED))
+# Fresh base seeds for the hold-rate table (`make seeds`): never used while the claims were being chosen.
+SEEDS ?= 200-209
+
 book: $(STAMP)
-	$(PY) -m effcourse.book.notebooks book --scale book
+	$(PY) -m effcourse.book.notebooks book $(RUN_OPTS)
+
+# One chapter: make chapter CH=04-scq SCALE=book (SEED=..., reusing an unchanged execution)
+chapter: $(STAMP)
+	@test -n "$(CH)" || { echo "make chapter needs CH=<chapter>, e.g. make chapter CH=04-scq SCALE=book"; exit 2; }
+	$(PY) -m effcourse.book.notebooks execute $(CH) $(RUN_OPTS)
+
+# Claim x seed hold rates at book scale over $(SEEDS), published to book/hold-rates.json for the report page
+seeds: $(STAMP)
+	$(PY) -m effcourse.book.notebooks seeds $(CH) $(if $(SCALE),--scale $(SCALE)) --seeds $(SEEDS) --publish
 
 # The browser test (tests/test_browser.py) drives Debian's Chromium through Playwright's Python package.  Install it
 # where it is missing and we may (root with apt-get); otherwise say so: that test then skips, naming the reason.
@@ -45,8 +62,9 @@ test: $(STAMP) browser
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters
 
+# make sync (every pair) or make sync CH=04-scq; executes only when a chapter's code or library changed
 sync: $(STAMP)
-	$(PY) -m effcourse.book.notebooks sync
+	$(PY) -m effcourse.book.notebooks sync $(CH)
 
 check: $(STAMP)
 	$(PY) -m effcourse.book.notebooks check

@@ -12,3 +12,4 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Single-threaded kernels make the smoke metrics bit-for-bit repeatable (the baselines were recorded so) and keep
 # nbval and papermill kernels from competing for the two cores.
 os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["EFFCOURSE_THREADS"] = "1"  # what the chapter executions (effcourse.book.notebooks.execute) pass on

@@ -44,22 +44,49 @@ def smoke_runs() -> SmokeRuns:
     return SmokeRuns()
 
 
-@pytest.fixture(scope="session")
-def smoke_site(smoke_runs, tmp_path_factory) -> Path:
-    """The book built once per session from the smoke executions (its HTML folder).
+def clean_copy(dest: Path) -> Path:
+    """What a fresh clone of this working tree holds (tracked files and new ones git does not ignore), in ``dest``."""
+    import shutil
+    import subprocess
 
-    ``EFFCOURSE_TEST_SITE=<html folder>`` reuses a site already built, to iterate on the site tests quickly.
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory) -> dict:
+    """``make book``'s command, at smoke scale, in a clean copy of the repository, with the machine's default thread
+    count (no ``EFFCOURSE_THREADS``/``OMP_NUM_THREADS``): the README's first command as a new user runs it.
+
+    Returns the completed process, the copy's root and the site folder.  ``EFFCOURSE_TEST_SITE=<html folder>``
+    reuses a site already built, to iterate on the site tests quickly.
     """
     import os
-
-    from effcourse.book.notebooks import build_book
+    import subprocess
+    import sys
 
     if os.environ.get("EFFCOURSE_TEST_SITE"):
-        return Path(os.environ["EFFCOURSE_TEST_SITE"])
+        site = Path(os.environ["EFFCOURSE_TEST_SITE"])
+        return {"proc": None, "root": site.parents[2], "site": site}
+    root = clean_copy(tmp_path_factory.mktemp("clone"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("EFFCOURSE_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "EFFCOURSE_SCALE", "MPLBACKEND")}
+    env["PYTHONPATH"] = str(root)  # the copy's library, in this process and in the kernels it starts
+    proc = subprocess.run([sys.executable, "-m", "effcourse.book.notebooks", "book", "--scale", "smoke"], cwd=root,
+                          env=env, capture_output=True, text=True)
+    return {"proc": proc, "root": root, "site": root / "_build" / "site-smoke" / "_build" / "html"}
 
-    runs = smoke_runs.all()
-    failed = {k: v for k, v in runs.items() if isinstance(v, Exception)}
-    if failed:
-        pytest.fail(f"chapters failed to execute, so the book cannot build: {sorted(failed)}")
-    executed = {k: nb for k, (nb, _) in runs.items()}
-    return build_book(scale="smoke", out=tmp_path_factory.mktemp("book") / "site", executed=executed, progress=False)
+
+@pytest.fixture(scope="session")
+def smoke_site(book_build) -> Path:
+    """The HTML folder of the book built by :func:`book_build`."""
+    proc = book_build["proc"]
+    if proc is not None and proc.returncode != 0:
+        pytest.fail(f"the book did not build (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return book_build["site"]

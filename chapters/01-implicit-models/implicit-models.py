@@ -40,7 +40,7 @@
 # 5. Sequential greedy training (Algorithm 1) with the alternating-minimization subroutine (Algorithm 2).
 # 6. Theorems 2 and 3: self-loops add nothing to a ReLU block, checked on random instances.
 # 7. Experiments the thesis names but does not describe: 1-D interpolation and digit classification, sequential
-#    against end-to-end training at equal wall time.
+#    against end-to-end training at equal compute (counted FLOPs).
 #
 # Equation numbers such as (2.5) are the thesis's. The thesis's chapter reports no experimental numbers, so every
 # number on this page is this book's.
@@ -61,10 +61,10 @@ DEVICE = "auto"
 # the library's data factory as flat, standardized rows.
 #
 # The configuration `cfg` (`effcourse/implicit/config.py`) sets every size at three scales. `smoke` runs in seconds
-# with one seed and fixed step budgets, so that its numbers are deterministic and are compared with a stored
-# baseline; `book` runs five interpolation seeds and three digit seeds, compares the methods at equal wall time and
-# asserts every claim; `full` is the thesis-sized configuration of the closing section. The exact checks of
-# Sections 1–6 run at every scale.
+# with one seed of each experiment, so that its numbers are compared with a stored baseline; `book` runs five
+# interpolation seeds and three digit seeds, compares the methods at equal compute (counted FLOPs) and asserts
+# every claim; `full` is the thesis-sized configuration of the closing section. The exact checks of Sections 1–6
+# run at every scale. Every random draw comes from experiment seeds derived from `SEED` (`run.seeds`).
 #
 # Every computation here runs in float64. That is not pedantry: least squares on ReLU features is badly
 # conditioned (dead units and, for a 1-D input, units whose kink lies outside the data are exactly collinear with
@@ -91,7 +91,7 @@ run = Run("01-implicit-models", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
 dev = run.device
 dt = getattr(torch, cfg.dtype)
-factor = f"{cfg.e2e_time_factor:g}x the time" if cfg.e2e_time_factor else "a fixed step budget"
+factor = f"{cfg.e2e_flop_factor:g}x the FLOPs" if cfg.e2e_flop_factor else "a fixed step budget"
 cls_data = dataset(cfg.dataset, flat=True, dtype=dt, device=dev)  # standardized, train-constant pixels dropped
 run
 
@@ -107,7 +107,7 @@ run
 # recurrent ones are blocks on or above the diagonal, which is where well-posedness stops being automatic.
 
 # %%
-torch.manual_seed(SEED)
+torch.manual_seed(run.seeds(1, offset=900)[0])  # MLP draws its weights from torch's global generator
 mlp = MLP([5, 16, 12, 8, 3], device=dev, dtype=dt)
 implicit_mlp = im.ImplicitModel.from_mlp(list(mlp), tol=0.0)
 u_check = torch.randn(64, 5, device=dev, dtype=dt)
@@ -123,8 +123,8 @@ print(f"A^3 == 0 exactly: {nilpotent};  ||A||_inf > 1: {bool(im.inf_norm(A_mlp) 
 print(f"max |implicit - MLP| below 1e-12: {gap_mlp < 1e-12}")
 run.claim("an MLP is an implicit model with strictly block-triangular A", gap_mlp < 1e-12 and nilpotent,
           thesis="implicit models contain feed-forward nets (sec. 2.1, after El Ghaoui et al.)",
-          ours=f"3-hidden-layer MLP rewritten as (A, B, C, D): max output gap {gap_mlp:.1e}, A^3 = 0",
-          value=gap_mlp)
+          ours=f"3-hidden-layer MLP rewritten as (A, B, C, D): max output gap {gap_mlp:.1e} (tolerance 1e-12), "
+               f"A^3 = 0 exactly: {nilpotent}", value=gap_mlp, kind="math")
 
 # %% [markdown]
 # Note that $\|A\|_\infty$ of this MLP exceeds 1: the convex test that end-to-end training enforces would reject a
@@ -157,7 +157,9 @@ run.claim("without well-posedness the equilibrium may not exist or not be unique
           im.scalar_relu_solutions(1.5, 1.0) == [] and im.scalar_relu_solutions(1.5, -1.0) == [0.0, 2.0] and refused
           and not picard_bad.converged,
           thesis="Definition 1; a unique solution is needed for a well-defined model",
-          ours="a = 1.5: b = 1 has no solution, b = -1 has two {0, 2}; Picard diverges; the model raises IllPosedError")
+          ours=f"a = 1.5: solutions for b = 1: {im.scalar_relu_solutions(1.5, 1.0)}, for b = -1: "
+               f"{im.scalar_relu_solutions(1.5, -1.0)}; Picard converged: {picard_bad.converged}; refused: {refused}",
+          kind="math")
 
 # %% [markdown]
 # **Theorem 1** {cite}`elghaoui2021implicit` gives a test that works for every *component-wise non-expansive*
@@ -178,7 +180,7 @@ run.claim("without well-posedness the equilibrium may not exist or not be unique
 # \mathbf 1^\top$ in $\mathbb R^{3\times 3}$.)
 
 # %%
-gen = torch.Generator().manual_seed(SEED)
+gen = run.generator_for(901)
 A_pf = torch.randn(30, 30, generator=gen, dtype=dt).to(dev)
 A_pf = A_pf * (0.9 / im.pf_eigenvalue(A_pf))
 b_pf = torch.randn(8, 30, generator=gen, dtype=dt).to(dev)
@@ -201,11 +203,12 @@ run.claim("Theorem 1: lambda_PF(|A|) < 1 gives a unique, reachable equilibrium e
           and float(im.inf_norm(A_pf)) > 1,
           thesis="Theorem 1 (El Ghaoui et al.)",
           ours=f"30x30 dense A, lambda_PF 0.9, ||A||_inf {float(im.inf_norm(A_pf)):.2f}: two starts agree to "
-               f"{float((sol0.x - sol1.x).abs().max()):.0e}")
+               f"{float((sol0.x - sol1.x).abs().max()):.0e} (tolerance 1e-10)", kind="math")
 run.claim("lambda_PF(|A|) <= ||A||_inf, with equality possible (the thesis prints <)",
           pf_le_inf and abs(float(im.pf_eigenvalue(equal_case)) - float(im.inf_norm(equal_case))) < 1e-12,
           thesis="lambda_PF(|A|) < ||A||_inf (sec. 2.2)",
-          ours="<= on 200 random matrices; equality 0.9 = 0.9 for 0.3 * ones(3, 3)")
+          ours=f"<= (up to 1e-12) on 200 random matrices: {pf_le_inf}; 0.3 * ones(3, 3): "
+               f"{float(im.pf_eigenvalue(equal_case)):.12f} vs {float(im.inf_norm(equal_case)):.12f}", kind="math")
 
 # %% [markdown]
 # ## 3. End-to-end training and what it costs
@@ -243,7 +246,7 @@ run.claim("lambda_PF(|A|) <= ||A||_inf, with equality possible (the thesis print
 # smooth and for the ReLU activation, and the projection against a general convex solver (cvxpy).
 
 # %%
-gen = torch.Generator().manual_seed(SEED + 1)
+gen = run.generator_for(902)
 A_g = im.project_inf_ball(torch.randn(7, 7, generator=gen, dtype=torch.float64), 0.8).requires_grad_(True)
 b_g = torch.randn(4, 7, generator=gen, dtype=torch.float64).requires_grad_(True)
 grad_ok = {act: torch.autograd.gradcheck(lambda A, b, act=act: im.implicit_fixed_point(A, b, act, 1e-13, 10_000),
@@ -262,10 +265,11 @@ print("implicit gradient passes gradcheck:", grad_ok)
 print(f"projection: max row l1 norm {np.abs(P_ours).sum(1).max():.12f}; matches cvxpy to 1e-5: {proj_gap < 1e-5}")
 run.claim("the implicit gradient equals finite differences", all(grad_ok.values()),
           thesis="gradients by implicit differentiation through the fixed point (sec. 2.1)",
-          ours="torch.autograd.gradcheck passes for tanh and ReLU (float64)")
+          ours=f"torch.autograd.gradcheck (float64, eps 1e-6, atol 1e-7): {grad_ok}", kind="math")
 run.claim("the row-wise l1 projection is the exact projection onto ||A||_inf <= kappa", proj_gap < 1e-5,
           thesis="projection onto the well-posedness ball by bisection, O(n^3) (Remark 4)",
-          ours=f"sort-based, O(n^2 log n): max gap to cvxpy {proj_gap:.1e}", value=proj_gap)
+          ours=f"sort-based, O(n^2 log n): max gap to cvxpy {proj_gap:.1e} (tolerance 1e-5, the solver's "
+               "accuracy)", value=proj_gap, kind="math")
 
 # %% [markdown]
 # ## 4. Strictly block-triangular models
@@ -290,7 +294,7 @@ run.claim("the row-wise l1 projection is the exact projection onto ||A||_inf <= 
 # is strictly *lower* block triangular.
 
 # %%
-gen = torch.Generator().manual_seed(SEED + 2)
+gen = run.generator_for(903)
 L_demo, sizes_demo, p_demo, q_demo = 4, bw.partition(22, 4), 3, 2
 demo = bw.BlockTriangularModel(p_demo, q_demo, device=dev, dtype=dt)
 for ni in sizes_demo:
@@ -317,9 +321,12 @@ run.claim("strictly block-triangular A: nilpotent, equilibrium after L sweeps",
           bool((torch.linalg.matrix_power(A_demo, L_demo) == 0).all()) and picard_demo.iterations == L_demo + 1
           and feat_gap < 1e-12,
           thesis="Assumption 3 makes A well posed for any CONE phi (sec. 2.3)",
-          ours=f"A^4 = 0; Picard exact after 4 sweeps; gap to forward substitution {feat_gap:.0e}")
+          ours=f"A^4 = 0: {bool((torch.linalg.matrix_power(A_demo, L_demo) == 0).all())}; Picard repeats exactly "
+               f"at iteration {picard_demo.iterations}; gap to forward substitution {feat_gap:.0e} (tolerance 1e-12)",
+          kind="math")
 run.claim("(L-2) n_1 n_L + (L-2)(L-3)/2 n_1^2 more nonzeros than a feed-forward model", counts_ok,
-          thesis="sec. 2.3, formula", ours="formula equals the direct count for all n in 8..59, L in 2..7")
+          thesis="sec. 2.3, formula", ours=f"formula equals the direct count for all n in 8..59, L in 2..7: {counts_ok}",
+          kind="math")
 
 # %% [markdown]
 # ## 5. Sequential greedy training (Algorithm 1) and alternating minimization (Algorithm 2)
@@ -378,7 +385,7 @@ run.claim("each subproblem optimizes far fewer variables than end-to-end trainin
           max(var_rows) < e2e_vars / 2,
           thesis="Remark 5: n_i (sum_{j<i} n_j + m + p) + q sum_{j<=i} n_j vs n (n + m + p + q)",
           ours=f"largest subproblem {max(var_rows):,} vs end to end {e2e_vars:,} (digits, n = {cfg.cls_n}, "
-               f"L = {cfg.cls_L})", value=max(var_rows) / e2e_vars)
+               f"L = {cfg.cls_L})", value=max(var_rows) / e2e_vars, kind="math")
 
 # %% [markdown]
 # Most of the count is the features $X_i$ themselves ($n_i m$), which a gradient solver never stores as variables;
@@ -412,26 +419,44 @@ run.claim("each subproblem optimizes far fewer variables than end-to-end trainin
 # back-substitution through the explicit coefficients; and build a self-loop block from random explicit coefficients
 # with a random $\epsilon \in (0.2, 1.8)$ and check that the explicit features solve its implicit equation (and are
 # what Picard iteration finds). Gaps are relative to the size of the features: a diagonal entry near 1 divides by
-# nearly 0 and makes the features large, and the Picard iteration, stopped at a relative step of $10^{-13}$,
-# contracts slowly there.
+# nearly 0 and makes the features large. The tolerance is $10^{-10}$, or the rounding floor of the Picard iteration
+# where that is larger: an error made in one step is amplified by all later ones, by at most
+# $\|(I - |A_{i,i}|)^{-1}\|_\infty$, which reaches $10^4$–$10^6$ for a strongly non-normal block (a diagonal near
+# $\pm 1$ with large entries above it). Such blocks end in a limit cycle at that level, with steps of
+# $10^{-12}$–$10^{-11}$, so the iteration also stops, as converged, once its step has stopped shrinking below that
+# floor (`selfloops.implicit_block`); the floor is $64(n_i + 1)arepsilon\,\|(I - |A_{i,i}|)^{-1}\|_\infty$, with
+# $arepsilon$ the float64 epsilon.
 
 # %%
 thm_sizes = dict(samples=cfg.thm_samples, prev=cfg.thm_prev, inputs=cfg.thm_inputs, dtype=dt, device=dev)
-thm2 = ex.theorem_errors(1, cfg.thm_instances, SEED + 3, **thm_sizes)
-thm3 = ex.theorem_errors(cfg.thm_block, cfg.thm_instances, SEED + 4, **thm_sizes)
+thm2 = ex.theorem_errors(1, cfg.thm_instances, run.seeds(1, offset=904)[0], **thm_sizes)
+thm3 = ex.theorem_errors(cfg.thm_block, cfg.thm_instances, run.seeds(1, offset=905)[0], **thm_sizes)
+
+
+def thm_text(t):
+    floor = f"; {t.floored} of {3 * t.instances} checks at their rounding floor above 1e-10" if t.floored else ""
+    return (f"{t.instances} random instances, both directions: max relative error {t.max_error:.0e}, largest "
+            f"error / tolerance {t.worst_vs_tol:.0e}{floor}")
+
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name, errs in (("Theorem 2 (n_i = 1)", thm2), (f"Theorem 3 (n_i = {cfg.thm_block})", thm3)):
-    print(f"{name}: forward gap, converse residual, round trip all below 1e-10 (relative): {max(errs) < 1e-10}")
-run.claim("Theorem 2: a ReLU self-loop unit equals a reweighted strict unit", max(thm2) < 1e-10,
-          thesis="gamma_j = a_ij / (1 - a_ii), lambda_k = b_ik / (1 - a_ii); exact",
-          ours=f"{cfg.thm_instances} random instances, both directions: max error {max(thm2):.0e}", value=max(thm2))
-run.claim("Theorem 3: the same for blocks of any size, by back-substitution (2.14)", max(thm3) < 1e-10,
-          thesis="(2.14), exact", ours=f"{cfg.thm_instances} random {cfg.thm_block}-unit blocks, both directions: "
-                                       f"max error {max(thm3):.0e}", value=max(thm3))
+for name, t in (("Theorem 2 (n_i = 1)", thm2), (f"Theorem 3 (n_i = {cfg.thm_block})", thm3)):
+    print(f"{name}: forward gap, converse residual, round trip all within tolerance: {t.held}")
+run.claim("Theorem 2: a ReLU self-loop unit equals a reweighted strict unit", thm2.held, kind="math",
+          thesis="gamma_j = a_ij / (1 - a_ii), lambda_k = b_ik / (1 - a_ii); exact", ours=thm_text(thm2),
+          value=thm2.max_error)
+run.claim("Theorem 3: the same for blocks of any size, by back-substitution (2.14)", thm3.held, kind="math",
+          thesis="(2.14), exact", ours=f"{cfg.thm_block}-unit blocks; " + thm_text(thm3), value=thm3.max_error)
 
 # %% [markdown]
+# How to read the two rows: the largest relative error is what one would quote; the ratio of each error to its own
+# tolerance is what the check asserts, and it must stay at most 1. When some checks are at their rounding floor,
+# the row says how many: those are the strongly non-normal blocks, whose features Picard iteration can only pin
+# down to the floor, however long it runs. The explicit side, back-substitution, has no iteration and no such
+# limit, so the gap is the iteration's, not the theorem's. A gap far above the floor would mean that the two
+# parametrizations differ, which is what the theorems rule out.
+#
 # So for ReLU models the sequential method loses nothing by forbidding self-loops: any self-loop block it could have
 # learned is a strict block with rescaled weights, which Algorithm 2 can fit directly.
 #
@@ -445,10 +470,18 @@ run.claim("Theorem 3: the same for blocks of any size, by back-substitution (2.1
 #   model of the same order $n$ with a feed-through $D$ (it can only help the baseline), ReLU, $\|A\|_\infty \le
 #   \kappa$ enforced by projection after every Adam step, implicit gradients, fixed-point tolerance $10^{-6}$. Both
 #   get the constant input feature.
-# * **Time.** We time only training (evaluation excluded), first warming both code paths up. The end-to-end run is
-#   read off its learning curve at the sequential method's wall time ("equal time") and at
-#   `e2e_time_factor` times it. Wall time on a shared 2-core machine is noisy; the claims below use wide margins.
-# * **Seeds.** Each seed redraws the initialization of both methods (and, for interpolation, the test points).
+# * **Compute, not time.** Budgets are counted floating-point operations: every matrix product that runs during
+#   training, counted by `torch.utils.flop_counter.FlopCounterMode` (for end to end this includes every Picard
+#   and adjoint iteration), plus, for Algorithm 2's least-squares fits, which are SVDs and invisible to that
+#   counter, the textbook count $6Mr^2 + 20r^3 + 2mkr$ for an $m \times k$ design ($M = \max$, $r = \min$). The
+#   end-to-end run is read off its learning curve at the sequential method's FLOPs ("equal compute") and at
+#   `e2e_flop_factor` times them, and it stops there (or at `interp_e2e_steps` steps). A FLOP count does not depend
+#   on the machine or its load, so neither does any outcome below. Wall time is measured and shown in the tables;
+#   it is never compared: at these sizes it is dominated by per-operation overhead (the sequential method runs
+#   thousands of tiny Adam steps), which FLOPs do not see.
+# * **Seeds.** Every replicate draws its initializations (both methods) and, for interpolation, its test points from
+#   experiment seeds derived from `SEED` (`run.seeds`), so another `SEED` is an independent replicate. The digits
+#   train/test split is the data factory's fixed split.
 #
 # ### 7a. 1-D interpolation
 #
@@ -458,58 +491,71 @@ run.claim("Theorem 3: the same for blocks of any size, by back-substitution (2.1
 # a single edge point, which then explodes between points). Everything minimizes the squared error.
 #
 # The thesis offers two solvers for the subproblems, and we run both: gradient local search (Remark 2; Adam on
-# $\tilde A_i$ and $C_1..C_i$ jointly, 500 steps per block) and Algorithm 2 (5 alternations of exact least squares
-# and 300 Adam steps). We fixed these budgets, and the choice of local search as the sequential method the claim is
-# about, on development seeds 100–104 before running the reported seeds 0–4: on those seeds Algorithm 2 was slower
-# and much less reliable (its test error varied over a decade from seed to seed), local search was neither.
-#
-# The sweep lives in `effcourse.implicit.experiments`: for each target and seed it draws the test points, trains
-# both sequential variants and then the end-to-end model for `interp_e2e_steps` steps or `e2e_time_factor` times the
-# local-search time, whichever comes first, checkpointing the test error along the way.
+# $\tilde A_i$ and $C_1..C_i$ jointly, `interp_local_steps` steps per block) and Algorithm 2 (`interp_alternations`
+# alternations of exact least squares and `interp_steps` Adam steps). The claims are about local search; these
+# budgets were fixed before the FLOP-based protocol, on the book's earlier development seeds.
 
 # %%
-interp = ex.interpolation_sweep(cfg, dtype=dt, device=dev)
-run.table(ex.interpolation_rows(interp, factor), caption="Test MSE (training seconds).")
+interp_seeds = run.seeds(cfg.interp_n_seeds)
+interp = ex.interpolation_sweep(cfg, interp_seeds, run.seeds(cfg.interp_n_seeds, offset=500), dtype=dt, device=dev)
+run.table(ex.interpolation_rows(interp, factor), caption="Test MSE (training GFLOPs; seconds, shown only).")
 
 # %%
-first = cfg.interp_seeds[0]
+first = interp_seeds[0]
 for target in cfg.interp_targets:
     r = interp[target, first]
     run.metric(f"interp/{target}/seq_local_test_mse", r.seq_test)
     run.metric(f"interp/{target}/seq_altmin_test_mse", r.alt_test)
     run.metric(f"interp/{target}/seq_altmin_final_objective", r.alt.objectives[-1])
-    if cfg.e2e_time_factor is None:  # a fixed number of steps: deterministic
-        run.metric(f"interp/{target}/e2e_test_mse_fixed_steps", r.e2e_final)
+    run.metric(f"interp/{target}/e2e_test_mse_last", r.e2e_final)
+    run.metric(f"interp/{target}/seq_local_gflops", r.seq.flops / 1e9)
 monotone_interp = all(r.alt.is_monotone() for r in interp.values())
 run.claim("Algorithm 2 never increases the training objective from one block to the next", monotone_interp,
           thesis="implied by the greedy scheme when (2.11) is solved exactly (C_i = 0 is feasible)",
-          ours=f"non-increasing on all {len(interp)} interpolation runs")
+          ours=f"non-increasing (up to 1e-10 relative) on all {len(interp)} interpolation runs: {monotone_interp}",
+          kind="math")
 
-# %% mystnb={"image": {"alt": "Three panels. Left and centre: the smooth and the non-smooth target on u from -3 to 3 with the fits of the sequential and the end-to-end model, both close to the target; right: test MSE against training wall time on log-log axes for all seeds, where the sequential models (dots for local search, crosses for Algorithm 2) mostly sit well below the end-to-end learning curves at the time they finish."}, "figure": {"caption": "1-D interpolation: fits of the sequential (blockwise) and the end-to-end implicit model for seed 0 (left, centre), and test error against training time for every seed (right).", "name": "fig-implicit-models-interpolation"}}
+# %% mystnb={"image": {"alt": "Three panels. Left and centre: the smooth and the non-smooth target on u from -3 to 3 with the fits of the sequential and the end-to-end model; right: test MSE against counted training FLOPs on log-log axes for all seeds, the sequential models as dots (local search) and crosses (Algorithm 2), the end-to-end runs as learning curves."}, "figure": {"caption": "1-D interpolation: fits of the sequential (blockwise) and the end-to-end implicit model for the first seed (left, centre), and test error against training FLOPs for every seed (right).", "name": "fig-implicit-models-interpolation"}}
 ex.plot_interpolation(interp, seed=first)
 plt.show()
 
 # %% [markdown]
-# The ratio of the two test errors, seed by seed, is what the claim is about: above 1 the sequential model is the
-# better one. Three comparisons: local search at equal time, local search against an end-to-end run given
-# `e2e_time_factor` times as long, and Algorithm 2 at its own (longer) time.
+# The ratio of the two test errors, seed by seed, is what the claims are about: above 1 the sequential model is the
+# better one. Three comparisons: local search at equal FLOPs, local search against an end-to-end run given
+# `e2e_flop_factor` times its FLOPs, and Algorithm 2 at its own FLOPs. The claim is a median over the seeds with a
+# threshold of 3, which leaves a wide margin below the ratios seen on the development seeds (base seeds 0–4);
+# single seeds are in the table.
 
 # %%
 ratios, long_ratios = ex.interpolation_ratios(interp, "equal"), ex.interpolation_ratios(interp, "long")
-for t in cfg.interp_targets:
-    run.claim(f"1-D interpolation ({t}): at equal time, sequential beats end to end by a wide margin",
-              bool((ratios[t] > 1).all()) and float(np.median(ratios[t])) >= 3,
-              thesis="superior performance and training time on function interpolation (sec. 2.5; no numbers)",
-              ours=f"end-to-end test MSE / sequential (local search), equal time: median "
-                   f"{np.median(ratios[t]):.1f}x, min {ratios[t].min():.1f}x over {len(cfg.interp_seeds)} seeds",
-              min_scale="book")
+k_int = len(interp_seeds)
+interp_held = {t: run.claim(
+    f"median over {k_int} seeds, 1-D interpolation ({t}): at equal FLOPs, end to end's test MSE is >= 3x "
+    "sequential's", float(np.median(ratios[t])) >= 3, kind="empirical", min_scale="book",
+    thesis="superior performance and training time on function interpolation (sec. 2.5; no numbers)",
+    ours=f"end-to-end test MSE / sequential (local search) at equal FLOPs: median {np.median(ratios[t]):.1f}x, "
+         f"min {ratios[t].min():.1f}x, max {ratios[t].max():.1f}x") for t in cfg.interp_targets}
 run.table(ex.ratio_rows(interp, factor), caption="End-to-end test MSE over the sequential method's, per seed "
           "(median in brackets).")
 
+# %%
+steps_eq = [r.hist.steps[int(np.searchsorted(r.hist.flops, r.seq.flops, side="right")) - 1] for r in interp.values()]
+span = f"{min(steps_eq)}" if min(steps_eq) == max(steps_eq) else f"{min(steps_eq)}-{max(steps_eq)}"
+print(f"At equal FLOPs the end-to-end runs have taken {span} steps (read at checkpoints every "
+      f"{cfg.interp_eval_every} steps). Given {factor}, end to end beats sequential on "
+      + "; ".join(f"{int((long_ratios[t] < 1).sum())} of {k_int} seeds ({t})" for t in cfg.interp_targets) + ".")
+for t in cfg.interp_targets:
+    print(f"{t}: the median claim {'held' if interp_held[t] else 'did NOT hold'}; sequential better at equal FLOPs "
+          f"on {int((ratios[t] > 1).sum())} of {k_int} seeds.")
+
 # %% [markdown]
-# At equal wall time the end-to-end model has had a few hundred projected steps and still fits the targets
-# coarsely; the sequential model is done ({numref}`Figure %s <fig-implicit-models-interpolation>`, right). Given
-# more time the picture changes; the section *What did not reproduce* has the numbers.
+# Why compute and not steps: an end-to-end step and a sequential step are different objects. One sequential Adam
+# step touches a single block of width $n_i$ with an explicit forward pass; one end-to-end step solves the
+# equilibrium of the whole model of order $n$ by Picard iteration, tens of iterations of an $m \times n$ by
+# $n \times n$ product, and then the adjoint equation in the backward pass. Counting steps would hide that; counting
+# seconds would make the outcome depend on the machine, its load and its thread count (the first version of this
+# chapter compared at equal wall time, and its outcome moved with the number of BLAS threads). Counted FLOPs are the
+# same on every machine and at every thread count, up to the rare extra Picard iteration that rounding can cause.
 #
 # ### 7b. Digit classification
 #
@@ -520,111 +566,130 @@ run.table(ex.ratio_rows(interp, factor), caption="End-to-end test MSE over the s
 # * sequential, local search with the softmax cross-entropy (2.9);
 # * end to end with the squared loss (the same objective as the first) and with the cross-entropy.
 #
-# Here the end-to-end budget is `e2e_time_factor` times the time of Algorithm 2, and every end-to-end checkpoint
-# records the test accuracy.
+# Here the end-to-end budget is `e2e_flop_factor` times the FLOPs of Algorithm 2 (or `cls_e2e_steps` steps), and
+# every end-to-end checkpoint records the test accuracy.
 
 # %%
-cls = ex.digits_sweep(cfg, cls_data)
-s0 = cfg.cls_seeds[0]
+cls = ex.digits_sweep(cfg, cls_data, run.seeds(cfg.cls_n_seeds, offset=100))
+s0 = next(iter(cls))
 run.metric("digits/seq_altmin_acc", cls[s0].seq_acc)
 run.metric("digits/seq_local_ce_acc", cls[s0].seq_ce_acc)
 run.metric("digits/seq_final_objective", cls[s0].seq.objectives[-1])
-if cfg.e2e_time_factor is None:
-    run.metric("digits/e2e_mse_acc_fixed_steps", cls[s0].hists["mse"].evals[-1])
-run.table(ex.digits_rows(cls), caption="Test accuracy (training seconds) per seed.")
+run.metric("digits/e2e_mse_acc_last", cls[s0].hists["mse"].evals[-1])
+run.metric("digits/seq_altmin_gflops", cls[s0].seq.flops / 1e9)
+run.table(ex.digits_rows(cls), caption="Test accuracy (training GFLOPs; seconds, shown only) per seed.")
 
 # %% [markdown]
-# Algorithm 2's first seed, block by block: the training objective falls with every block, and each block costs
-# about the same time, because each subproblem is a shallow network of about the same size.
+# Algorithm 2's first seed, block by block: the training objective after each block (the claim below checks that it
+# never rises), and the FLOPs of each subproblem, which grow with the block's fan-in (it reads every earlier
+# block).
 
 # %%
-run.table([{"block": b.index, "units": b.size, "training objective (1/2 MSE)": b.objective, "seconds": b.seconds}
-           for b in cls[s0].seq.blocks], fmt={"training objective (1/2 MSE)": ".4f", "seconds": ".2f"})
+run.table([{"block": b.index, "units": b.size, "training objective (1/2 MSE)": b.objective, "GFLOPs": b.flops / 1e9,
+            "seconds (shown only)": b.seconds} for b in cls[s0].seq.blocks],
+          fmt={"training objective (1/2 MSE)": ".4f", "GFLOPs": ".2f", "seconds (shown only)": ".2f"})
 
-# %% mystnb={"image": {"alt": "Test accuracy on digits against training wall time on a log time axis, y from 0.8 to 1.0: end-to-end runs with the squared and the cross-entropy loss climb as lines, while the two sequential methods appear as single points near 0.97 at well under a second; the end-to-end curves reach and then hover around that level after a few times the sequential time."}}
+# %% mystnb={"image": {"alt": "Test accuracy on digits against counted training FLOPs on a log axis, y from 0.8 to 1.0: end-to-end runs with the squared and the cross-entropy loss climb as lines, and the two sequential methods appear as single points."}}
 ex.plot_digits(cls)
 plt.show()
 
 # %% [markdown]
-# The claims compare the squared-loss runs, which minimize the same objective, averaged over the seeds.
+# The claims compare the squared-loss runs, which minimize the same objective: the worst seed's accuracy of the
+# sequential model against a threshold of 0.95, and the mean gap after the long end-to-end budget. The threshold of
+# 0.95 is a floor for "accurate" on this small data set, chosen well below every development seed (base seeds 0–4);
+# the thesis gives no number to hold it to. The gap claim is reported, not asserted (see
+# *What did not reproduce*). The cross-entropy runs are shown for comparison: the sequential local search with the
+# cross-entropy (2.9) is the thesis's recipe for classification, and end to end with the same loss is its natural
+# baseline.
 
 # %%
 dsum = ex.digits_summary(cls)
-print(f"Mean over {len(cfg.cls_seeds)} seeds: sequential {dsum.seq_acc.mean():.3f} in {dsum.seq_seconds.mean():.2f} "
-      f"s; end to end (MSE) {dsum.e2e_equal.mean():.3f} at equal time and {dsum.e2e_last.mean():.3f} after "
-      f"{dsum.e2e_last_seconds.mean():.1f} s. End to end first matches the sequential accuracy after "
-      f"{', '.join(f'{c:.1f}' for c in dsum.catch_up)} times the sequential training time (inf: not in the run).")
-run.claim("Algorithm 2 is monotone on digits too", all(r.seq.is_monotone() for r in cls.values()),
-          thesis="implied by the greedy scheme", ours=f"non-increasing on all {len(cls)} runs")
-run.claim("digits: the sequential model is accurate", bool((dsum.seq_acc >= 0.95).all()),
-          thesis="(MNIST / Fashion-MNIST named, no numbers)",
-          ours=f"test accuracy {', '.join(f'{a:.3f}' for a in dsum.seq_acc)} in {dsum.seq_seconds.mean():.2f} s "
-               f"({len(cfg.cls_seeds)} seeds)", min_scale="book")
-run.claim("digits: end to end given many times the time is comparable, not better by much",
-          abs(dsum.e2e_last.mean() - dsum.seq_acc.mean()) <= 0.02,
-          thesis="(the thesis claims superior accuracy, without numbers)",
-          ours=f"end to end after {dsum.e2e_last_seconds.mean():.1f} s: {dsum.e2e_last.mean():.3f} vs sequential "
-               f"{dsum.seq_acc.mean():.3f} in {dsum.seq_seconds.mean():.2f} s", min_scale="book")
+k_cls = len(cls)
+print(f"Mean over {k_cls} seeds: sequential {dsum.seq_acc.mean():.3f} with {dsum.seq_flops.mean() / 1e9:.1f} GFLOPs; "
+      f"end to end (MSE) {dsum.e2e_equal.mean():.3f} at equal FLOPs and {dsum.e2e_last.mean():.3f} after "
+      f"{dsum.e2e_last_multiple.mean():.0f}x them. End to end first matches the sequential accuracy after "
+      f"{', '.join(f'{c:.1f}' for c in dsum.catch_up)} times the sequential FLOPs (inf: not in the run).")
+run.claim("Algorithm 2 is monotone on digits too", all(r.seq.is_monotone() for r in cls.values()), kind="math",
+          thesis="implied by the greedy scheme", ours=f"non-increasing (up to 1e-10 relative) on all {k_cls} runs: "
+                                                     f"{all(r.seq.is_monotone() for r in cls.values())}")
+acc_held = run.claim(f"worst of {k_cls} seeds, digits: the sequential model (Alg. 2) reaches test accuracy >= 0.95",
+                     bool(dsum.seq_acc.min() >= 0.95), kind="empirical", min_scale="book",
+                     thesis="(MNIST / Fashion-MNIST named, no numbers)",
+                     ours=f"test accuracy {', '.join(f'{a:.3f}' for a in dsum.seq_acc)} with "
+                          f"{dsum.seq_flops.mean() / 1e9:.1f} GFLOPs")
+gap_last = float(dsum.e2e_last.mean() - dsum.seq_acc.mean())
+close_held = run.claim(f"mean over {k_cls} seeds, digits: end to end given {factor} is within 2 points of sequential",
+                       abs(gap_last) <= 0.02, kind="empirical", min_scale="book", assert_claim=False,
+                       thesis="(the thesis claims superior accuracy, without numbers)",
+                       ours=f"end to end after {dsum.e2e_last_multiple.mean():.0f}x the FLOPs: "
+                            f"{dsum.e2e_last.mean():.3f} vs sequential {dsum.seq_acc.mean():.3f} ({100 * gap_last:+.1f} "
+                            "points)")
 
 # %% [markdown]
-# ### Where the time of end-to-end training goes
+# ### Where the compute and the time of end-to-end training go
 #
-# The phases of the end-to-end steps above, summed over the digits runs: the forward fixed-point solves dominate,
-# then the adjoint solves of the implicit backward pass; the projection is a small share once it is done by sorting.
-# The sequential method has none of these: its subproblems are explicit.
+# The phases of the end-to-end steps above, summed over the digits runs, as shares of wall time (shown, not
+# compared): the forward fixed-point solves, then the adjoint solves of the implicit backward pass, Adam's update,
+# and the projection. The sequential method has none of the solves: its subproblems are explicit.
 #
 # The end-to-end steps run through the library's shared training loop (`effcourse.core.train.fit`), and the clock
 # runs only inside them: the forward phase is the loss evaluation with its fixed-point solve, the backward phase
 # the implicit gradient, the update Adam's step, and the projection the hook that runs after every step.
-# Evaluation at the checkpoints is not timed.
+# Evaluation at the checkpoints is neither timed nor counted.
 
 # %%
 shares = ex.phase_shares(h for r in cls.values() for h in r.hists.values())
+gf_step = np.mean([h.flops[-1] / h.steps[-1] for r in cls.values() for h in r.hists.values()]) / 1e9
+print(f"One end-to-end step on digits costs {gf_step:.2f} GFLOPs on average; Algorithm 2 spends "
+      f"{dsum.seq_flops.mean() / 1e9:.1f} GFLOPs on its whole model.")
 run.table([{"phase": k, "share of end-to-end step time": f"{100 * v:.0f}%"} for k, v in shares.items()])
 
 # %% [markdown]
 # ## What did not reproduce
 #
 # The thesis sums its chapter up as "superior performance, parameter efficiency and training time as compared to
-# end-to-end optimization". The table collects, from the runs above, where our numbers qualify or contradict that
-# summary. The row on classification is the one that did not reproduce: at equal time the sign of the gap depends
-# on the machine, and given time the end-to-end model catches up.
+# end-to-end optimization". The table collects, from the runs above, where our numbers support, qualify or
+# contradict that summary; every entry is computed by this run.
 
 # %%
 beat_long = {t: int((long_ratios[t] < 1).sum()) for t in cfg.interp_targets}
 spread_alt, spread_local = ex.seed_spread(interp, "altmin"), ex.seed_spread(interp, "local")
+gap_equal = 100 * (dsum.seq_acc.mean() - dsum.e2e_equal.mean())
 run.table([
     {"thesis says": "superior performance (interpolation)",
-     "our finding (this run)": f"true at equal time (claims above). Given {factor}, end to end beats sequential in "
-     + "; ".join(f"{beat_long[t]} of {len(cfg.interp_seeds)} seeds on the {t} target (median ratio "
+     "our finding (this run)": "; ".join(f"{t}: median ratio {np.median(ratios[t]):.1f}x at equal FLOPs (claim "
+                                         f"{'held' if interp_held[t] else 'did not hold'})" for t in cfg.interp_targets)
+     + f". Given {factor}, end to end beats sequential on "
+     + "; ".join(f"{beat_long[t]} of {k_int} seeds on the {t} target (median ratio "
                  f"{np.median(long_ratios[t]):.2f})" for t in cfg.interp_targets)},
     {"thesis says": "superior performance (classification)",
-     "our finding (this run)": "not robustly. At equal time the sequential model is "
-     f"{100 * (dsum.seq_acc.mean() - dsum.e2e_equal.mean()):+.1f} points from end to end (squared loss) in this "
-     "run, but the sign depends on the machine: in our runs the sequential model led by 1.3 points with one BLAS "
-     "thread (0.973 vs 0.960) and trailed by 0.2 with two (0.973 vs 0.975), because the dense fixed-point solves of "
-     "end to end use every core and the sequential method's small steps do not. End to end matches the sequential "
-     f"accuracy after {', '.join(f'{c:.1f}' for c in dsum.catch_up)}x the sequential time and ends "
-     f"{100 * (dsum.e2e_last.mean() - dsum.seq_acc.mean()):+.1f} points from it"},
+     "our finding (this run)": f"at equal FLOPs the sequential model is {abs(gap_equal):.1f} points "
+     f"{'ahead of' if gap_equal >= 0 else 'behind'} end to end (squared loss). Given {factor}, end to end ends "
+     f"{abs(100 * gap_last):.1f} points {'ahead of' if gap_last >= 0 else 'behind'} it (within 2 points: "
+     f"{close_held}); it first matches the sequential accuracy after "
+     f"{', '.join(f'{c:.1f}' for c in dsum.catch_up)}x the sequential FLOPs (inf: not within the run)"},
     {"thesis says": "Algorithm 2 solves the squared-loss subproblems well",
      "our finding (this run)": "on interpolation its test error spans "
      f"{', '.join(f'{x:.0f}x' for x in spread_alt.values())} between the best and worst seed (local search: "
-     f"{', '.join(f'{x:.0f}x' for x in spread_local.values())}) at about twice the time; on digits it is fast and "
-     "good"},
+     f"{', '.join(f'{x:.0f}x' for x in spread_local.values())}); on digits the worst seed reaches "
+     f"{dsum.seq_acc.min():.3f}"},
     {"thesis says": "parameter efficiency",
      "our finding (this run)": f"structural: the strictly triangular A has {bw.strict_nonzeros(sizes_cls):,} of "
      f"{cfg.cls_n ** 2:,} entries free; accuracy per parameter was not measured by the thesis either"},
 ])
 
 # %% [markdown]
-# In words: the sequential method is a fast way to a good model. At equal time it wins clearly on interpolation;
-# on digits the two are within a point or two of each other at equal time, with the winner depending on the
-# hardware. It is not a better model in the limit. The greedy scheme fits each block once, with earlier blocks
-# frozen, and never revisits it, while the end-to-end method keeps improving all of $A$; on the smooth target and on
-# digits it passes the sequential model after a few times its training time. The cross-entropy end-to-end runs on
-# digits are also much closer to the sequential method at equal time than the squared-loss ones, so part of the gap
-# in the classification claim is the loss, not the training scheme. And exact least squares on ReLU features of a
-# 1-D input is badly conditioned, which is the likely reason why Algorithm 2 is erratic on interpolation.
+# In words: measured in compute, the sequential method is cheap because it never solves a fixed-point equation;
+# Section 7b prints what one end-to-end step costs against the whole sequential training in this run. The greedy
+# scheme fits each block once, with earlier blocks frozen, and never revisits it, while the end-to-end method
+# keeps improving all of $A$; whether and how often that lets it pass the sequential model within the longer
+# budget is in the rows above, for this run. Equal compute is not equal time: on a CPU at these sizes the
+# sequential method's many small Adam steps are dominated by per-operation overhead, which FLOPs do not count, so
+# its lead in seconds is smaller than its lead in FLOPs (the tables show both; no seconds figure is a claim). The
+# claim that end to end, given `e2e_flop_factor` times the FLOPs, comes within 2 points of the sequential model on
+# digits is shown but not asserted: its outcome depends on how far that budget reaches, a choice of this book,
+# not of the thesis. Exact least squares on ReLU features of a 1-D input is badly conditioned (Section 5), a
+# likely reason for the spread of Algorithm 2's test error across seeds in the table.
 #
 # Two statements of the text did not survive as printed either, both corrected above: $\lambda_{\rm PF}(|A|)$ is
 # bounded by $\|A\|_\infty$ with "$\le$", not "$<$" (Section 2), and Assumption 3 needs $A_{i,j} = 0$ for
@@ -639,8 +704,10 @@ run.table([
 #
 # ## Claims
 #
-# Every row below was asserted when this page was built (rows marked *not asserted* ran at a scale too small for the
-# claim). The thesis's chapter states its experimental results without numbers; the numbers are this book's.
+# Every asserted row below held when this page was built; rows marked *not asserted* ran at a scale too small for
+# the claim, and *reported* rows are shown with their outcome and never asserted. Empirical rows name their
+# criterion over seeds. The thesis's chapter states its experimental results without numbers; the numbers are this
+# book's.
 
 # %%
 run.claims_table()

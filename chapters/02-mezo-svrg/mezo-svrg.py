@@ -49,7 +49,7 @@ DEVICE = "auto"
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from effcourse import Run
 from effcourse.core.data import dataset
@@ -71,7 +71,7 @@ cfg = run.cfg
 dev = run.device
 digits = dataset(cfg.dataset, flat=True, normalize="unit", device=dev)
 digits64 = dataset(cfg.dataset, flat=True, normalize="unit", device=dev, dtype=torch.float64)
-task = load_task(cfg.lm_task, cfg.lm_train, cfg.lm_test, seed=SEED)
+task = load_task(cfg.lm_task, cfg.lm_train, cfg.lm_test, seed=run.seeds(1, offset=7)[0])
 run
 
 # %% [markdown]
@@ -103,18 +103,23 @@ run
 # $\frac1N\sum_j (\mathrm{pg}_j(\mu) - z_j^\top \nabla f)\, z_j$.  For a smooth loss it shrinks like $\mu^2$ (the
 # third-order Taylor term); the ReLU kinks of this network add a term that shrinks only like $\mu$ and takes over at
 # the smallest $\mu$.
+#
+# Every random stream of this chapter (problems, starting points, directions, minibatches, the generated sentences,
+# the fresh transformer head) comes from `run.seeds` or `run.generator_for`: experiment seeds $1000\,\mathrm{SEED} +
+# \text{offset}$, one offset per stream, listed under the claims table.  Another `SEED` is an independent replicate of
+# the whole chapter.
 
 # %%
 prob_dg = BatchedMLP.from_split(digits64, cfg.dg_train)
-theta_dg = prob_dg.init(1, torch.Generator().manual_seed(SEED))[0].to(dev)
-fd = ex.finite_difference_bias(prob_dg, theta_dg, cfg.mu_grid, cfg.bias_draws, seed=SEED + 1)
+theta_dg = prob_dg.init(1, run.generator_for(0))[0].to(dev)
+fd = ex.finite_difference_bias(prob_dg, theta_dg, cfg.mu_grid, cfg.bias_draws, seed=run.seeds(1, offset=1)[0])
 bias = fd.bias
 print(f"d = {prob_dg.dim}, {cfg.bias_draws} directions; Monte Carlo error of the mu->0 estimator: "
       f"{fd.monte_carlo:.3f}")
 for mu, b_ in zip(cfg.mu_grid, bias):
     print(f"mu = {mu:<6}  finite-difference bias / |grad| = {b_:.2e}")
-run.claim("SPSA's finite-difference bias vanishes as mu -> 0", bias[-1] < 1e-2 * bias[0],
-          thesis="asymptotically unbiased as mu -> 0 (Sec. 3.2)",
+run.claim("SPSA's finite-difference bias vanishes as mu -> 0 (below 1% of its value at the largest mu)",
+          bias[-1] < 1e-2 * bias[0], kind="math", thesis="asymptotically unbiased as mu -> 0 (Sec. 3.2)",
           ours=f"bias {bias[0]:.1e} at mu={cfg.mu_grid[0]} -> {bias[-1]:.1e} at mu={cfg.mu_grid[-1]}; "
                f"log-log slope {fd.slope:.2f} (theory 2)", value=bias[-1] / bias[0])
 
@@ -126,14 +131,15 @@ run.claim("SPSA's finite-difference bias vanishes as mu -> 0", bias[-1] < 1e-2 *
 # matter so much.
 
 # %%
-ls_small = LeastSquares(n=50, d=20, seed=SEED)
-theta0 = torch.randn(20, dtype=torch.float64, generator=torch.Generator().manual_seed(SEED))
-rel_err, m2 = ex.shared_estimator_moments(ls_small, theta0, 1e-3, cfg.mc_draws, seed=SEED + 2)
+ls_small = LeastSquares(n=50, d=20, seed=run.seeds(1, offset=2)[0])
+theta0 = torch.randn(20, dtype=torch.float64, generator=run.generator_for(3))
+rel_err, m2 = ex.shared_estimator_moments(ls_small, theta0, 1e-3, cfg.mc_draws, seed=run.seeds(1, offset=4)[0])
 tol = 4 * np.sqrt(22 / cfg.mc_draws)
 print(f"relative error |E[est] - grad| / |grad| = {rel_err:.3f} (Monte Carlo tolerance {tol:.3f});  "
       f"E|est|^2 / |grad|^2 = {m2:.1f} vs d + 2 = 22")
-run.claim("shared-direction SPSA is unbiased on a quadratic, second moment (d+2)|g|^2",
-          rel_err < tol and abs(m2 / 22 - 1) < 0.1, thesis="E_z[(z^T g) z] = g (Sec. 3.2, B.1)",
+run.claim("shared-direction SPSA is unbiased on a quadratic, second moment (d+2)|g|^2 (Monte Carlo: mean within "
+          "4 standard errors, second moment within 10%)", rel_err < tol and abs(m2 / 22 - 1) < 0.1, kind="math",
+          thesis="E_z[(z^T g) z] = g (Sec. 3.2, B.1)",
           ours=f"rel. error {rel_err:.3f} < {tol:.3f}; second moment {m2:.1f} vs 22")
 
 # %% [markdown]
@@ -141,15 +147,20 @@ run.claim("shared-direction SPSA is unbiased on a quadratic, second moment (d+2)
 # drawn minibatch, $\mathbb E_{\mathcal I}\bar\nabla f_{\mathcal I}(\theta) = \bar\nabla f(\theta)$ (Lemma 1, (3.8)),
 # and the per-sample control variates
 # $u_i = \bar\nabla f_i(\theta) - \bar\nabla f_i(\theta') - \mathbb E_{\mathcal I}[\cdot]$ sum to zero (Lemma 2).
-# With $n = 6$ and $b = 2$ we can enumerate all 15 minibatches instead of sampling.
+# With $n = 6$ and $b = 2$ we can enumerate all 15 minibatches instead of sampling.  Both identities hold up to
+# rounding, so the check compares each residual with the rounding floor of the sums it comes from: 64 units of
+# float64 precision times the number of terms times their largest magnitude.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-lemma1, lemma2 = ex.lemma_residuals(n=6, d=4, batch_size=2, mu=1e-3)
-print(f"Lemma 1, max |E_I grad_I - grad| < 1e-12 over all 15 minibatches: {lemma1 < 1e-12}")
-print(f"Lemma 2, max |sum_i u_i| < 1e-12: {lemma2 < 1e-12}")
-run.claim("Lemmas 1-2 hold for a fixed shared direction", lemma1 < 1e-12 and lemma2 < 1e-12,
-          thesis="E_I grad_I = grad; sum_i u_i = 0 (Lemmas 1, 2)", ours=f"exact enumeration: {lemma1:.0e}, {lemma2:.0e}")
+lem = ex.lemma_residuals(n=6, d=4, batch_size=2, mu=1e-3, seed=run.seeds(1, offset=5)[0])
+floor_fp = lem.tolerance()
+print(f"Lemma 1, max |E_I grad_I - grad| within the rounding floor over all 15 minibatches: {lem.lemma1 <= floor_fp}")
+print(f"Lemma 2, max |sum_i u_i| within the rounding floor: {lem.lemma2 <= floor_fp}")
+run.claim("Lemmas 1-2 hold for a fixed shared direction, up to rounding (64 eps x terms x magnitude)",
+          lem.lemma1 <= floor_fp and lem.lemma2 <= floor_fp, kind="math",
+          thesis="E_I grad_I = grad; sum_i u_i = 0 (Lemmas 1, 2)",
+          ours=f"exact enumeration: residuals {lem.lemma1:.0e}, {lem.lemma2:.0e}; rounding floor {floor_fp:.0e}")
 
 # %% [markdown]
 # ## 2. The seed trick and in-place perturbation
@@ -171,8 +182,8 @@ run.claim("Lemmas 1-2 hold for a fixed shared direction", lemma1 < 1e-12 and lem
 
 # %%
 word_tok = WordTokenizer()
-model, tok = load_classifier(cfg.lm_model, num_labels=task.num_labels, vocab_size=len(word_tok), seed=SEED,
-                             device=dev)
+model, tok = load_classifier(cfg.lm_model, num_labels=task.num_labels, vocab_size=len(word_tok),
+                             seed=run.seeds(1, offset=8)[0], device=dev)
 tok = tok or word_tok
 print(f"{cfg.lm_model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; "
       f"{len(task.train_text)} training and {len(task.test_text)} test sentences, e.g.")
@@ -182,14 +193,14 @@ for s, y in list(zip(task.train_text, task.train_labels.tolist()))[:4]:
 # %%
 x_train, x_test = encode(tok, task.train_text, dev), encode(tok, task.test_text, dev)
 y_train, y_test = task.train_labels.to(dev), task.test_labels.to(dev)
-demo = ex.trajectory_demo(model, x_train, y_train, batch_size=cfg.lm_batch, seed=SEED, steps=6)
+demo = ex.trajectory_demo(model, x_train, y_train, batch_size=cfg.lm_batch, seed=run.seeds(1, offset=6)[0], steps=6)
 print(f"restore after +1, -2, +1: max error {demo['restore_err']:.1e} "
       f"(weights moved by up to {demo['moved']:.1e} in 6 steps)")
 print(f"trajectory of 6 MeZO-SVRG steps: {demo['ops']} operations, {demo['nbytes']} bytes "
       f"vs {demo['weights_mb']:.1f} MB of weights")
-run.claim("a trajectory of seeds and scalars rebuilds the fine-tuned weights exactly", demo["exact"],
-          thesis="any checkpoint recoverable from the seed and the loss differences (Sec. 3.3)",
-          ours=f"bit-identical after 6 steps from {demo['nbytes']} bytes")
+run.claim("a trajectory of seeds and scalars rebuilds the fine-tuned weights exactly (bit for bit)", demo["exact"],
+          kind="math", thesis="any checkpoint recoverable from the seed and the loss differences (Sec. 3.3)",
+          ours=f"{'bit-identical' if demo['exact'] else 'NOT bit-identical'} after 6 steps from {demo['nbytes']} bytes")
 
 # %% [markdown]
 # ## 3. From ZO-SVRG to MeZO-SVRG
@@ -230,7 +241,7 @@ run.claim("a trajectory of seeds and scalars rebuilds the fine-tuned weights exa
 # evaluates every sample on its own, one of MeZO-SVRG perturbs the whole batch at once.
 
 # %%
-cost = ex.zo_svrg_cost(seed=SEED, steps=4, batch_size=8, n=64)
+cost = ex.zo_svrg_cost(seed=run.seeds(1, offset=9)[0], steps=4, batch_size=8, n=64)
 print(f"4 steps, b = 8, n = 64: ZO-SVRG {cost['naive_calls']} forward calls, {cost['naive_tensors']} "
       f"parameter-sized tensors; MeZO-SVRG {cost['ours_calls']} forward calls, {cost['ours_tensors']} tensors")
 
@@ -241,12 +252,13 @@ print(f"4 steps, b = 8, n = 64: ZO-SVRG {cost['naive_calls']} forward calls, {co
 # bs 32, lr $10^{-3}$, $\mu = 10^{-3}$; MeZO-SVRG bs 32, $\eta_1 = 10^{-3}$, $\eta_2 = 10^{-4}$, $q = 2$; FO-SGD bs 32,
 # lr $10^{-3}$.  It does not say how $X$, $w$ and the noise are drawn, whether the loss is a sum or a mean, or how
 # long it ran.  This book's choices: standard normal $X$ and $w$, noise 0.1, the **mean** squared residual (with a sum
-# lr $10^{-3}$ diverges), $w_0 = 0$, and three seeds run side by side as rows of one tensor.
+# lr $10^{-3}$ diverges), $w_0 = 0$, and three seeds run side by side as rows of one tensor, each row drawing its
+# directions and minibatches from its own experiment seed.
 
 # %%
-ls = LeastSquares(n=1000, d=100, noise=0.1, seed=SEED, device=dev)
-gen = torch.Generator(device=dev).manual_seed(SEED)
-w0 = ls.init(cfg.ls_seeds)
+ls = LeastSquares(n=1000, d=100, noise=0.1, seed=run.seeds(1, offset=10)[0], device=dev)
+gen = [torch.Generator(device=dev).manual_seed(s) for s in run.seeds(cfg.ls_n_seeds, offset=11)]  # one per row
+w0 = ls.init(cfg.ls_n_seeds)
 ls_runs = ex.least_squares_runs(ls, w0, cfg.ls_budget_mezo, cfg.ls_budget_svrg, cfg.ls_fo_steps, gen)
 excess = ex.relative_excess(ls_runs, ls.f_star)
 for k, v in excess.items():
@@ -254,19 +266,27 @@ for k, v in excess.items():
 print(f"queries: MeZO {ls_runs['MeZO'].queries[-1]:.2e} ({ls_runs['MeZO'].steps[-1]} steps), "
       f"MeZO-SVRG {ls_runs['MeZO-SVRG'].queries[-1]:.2e} ({ls_runs['MeZO-SVRG'].steps[-1]} steps)")
 
-# %% mystnb={"image": {"alt": "Three log-log panels of the relative excess loss (f - f*)/f* on least squares against single-sample forward passes, iterations and wall time. MeZO (blue) falls fast and then stalls well above the optimum, while MeZO-SVRG (orange) starts slower but keeps falling to about one percent above it, close to first-order SGD (green)."}, "figure": {"caption": "Least squares (d = 100, n = 1000): excess loss of MeZO, MeZO-SVRG and FO-SGD over the optimum, against queries, iterations and wall time (median over seeds, range shaded).", "name": "fig-mezo-svrg-least-squares"}}
+# %% mystnb={"image": {"alt": "Three log-log panels of the relative excess loss (f - f*)/f* on least squares against single-sample forward passes, iterations and wall time, for MeZO (blue), MeZO-SVRG (orange) and first-order SGD (green): median over seeds with the range shaded. The printed numbers above and the claims below say where each run ends."}, "figure": {"caption": "Least squares (d = 100, n = 1000): excess loss of MeZO, MeZO-SVRG and FO-SGD over the optimum, against queries, iterations and wall time (median over seeds, range shaded).", "name": "fig-mezo-svrg-least-squares"}}
 figures.plot_least_squares(ls_runs, ls.f_star)
 plt.show()
 
 # %%
-gap_svrg, gap_mezo = float(excess["MeZO-SVRG"].max()), float(excess["MeZO"].min())
-run.claim("least squares: MeZO-SVRG within 5% of f*, MeZO stalls above 30%", gap_svrg < 0.05 and gap_mezo > 0.30,
-          thesis="MeZO cannot attain the optimum; MeZO-SVRG and FO-SGD can (Fig. 3.1a)",
-          ours=f"at {cfg.ls_budget_svrg:.0e} queries, {cfg.ls_seeds} seeds: MeZO-SVRG <= {100 * gap_svrg:.1f}%, "
-               f"MeZO >= {100 * gap_mezo:.0f}%", value=gap_svrg, min_scale="book")
-run.claim("least squares: FO-SGD within 2% of f*", float(excess["FO-SGD"].max()) < 0.02,
-          thesis="FO-SGD attains the optimum (Fig. 3.1a)",
+k_ls = cfg.ls_n_seeds
+gap_svrg, gap_mezo = float(np.median(excess["MeZO-SVRG"])), float(np.median(excess["MeZO"]))
+ls_held = run.claim(f"least squares, median over {k_ls} seeds: MeZO-SVRG within 5% of f*, MeZO stalls above 30%",
+                    gap_svrg < 0.05 and gap_mezo > 0.30, kind="empirical",
+                    thesis="MeZO cannot attain the optimum; MeZO-SVRG and FO-SGD can (Fig. 3.1a)",
+                    ours=f"at {cfg.ls_budget_svrg:.0e} queries: MeZO-SVRG {100 * gap_svrg:.1f}% "
+                         f"(worst {100 * float(excess['MeZO-SVRG'].max()):.1f}%), MeZO {100 * gap_mezo:.0f}% "
+                         f"(best {100 * float(excess['MeZO'].min()):.0f}%)", min_scale="book")
+run.claim(f"least squares, worst of {k_ls} seeds: FO-SGD within 2% of f*", float(excess["FO-SGD"].max()) < 0.02,
+          kind="empirical", thesis="FO-SGD attains the optimum (Fig. 3.1a)",
           ours=f"max excess {100 * float(excess['FO-SGD'].max()):.2f}%", min_scale="book")
+early = {k: ex.excess_at(ls_runs[k], ls.f_star, 1e6) for k in ("MeZO", "MeZO-SVRG")}
+print(f"MeZO {'stalls' if ls_held else 'does not clearly stall'}: median excess at the end "
+      f"{100 * float(np.median(excess['MeZO'])):.1f}% vs MeZO-SVRG {100 * float(np.median(excess['MeZO-SVRG'])):.2f}%; "
+      f"after 1e6 queries MeZO {100 * early['MeZO']:.1f}% vs MeZO-SVRG {100 * early['MeZO-SVRG']:.1f}% "
+      f"({'MeZO ahead' if early['MeZO'] < early['MeZO-SVRG'] else 'MeZO-SVRG ahead'})")
 run.metric("ls/mezo_excess_median", float(np.median(excess["MeZO"])))
 run.metric("ls/svrg_excess_median", float(np.median(excess["MeZO-SVRG"])))
 
@@ -274,10 +294,10 @@ run.metric("ls/svrg_excess_median", float(np.median(excess["MeZO-SVRG"])))
 # MeZO's plateau ({numref}`Figure %s <fig-mezo-svrg-least-squares>`) is the noise floor of a constant step size:
 # its estimator's variance does not vanish at the optimum
 # (the minibatch gradients do not), and the factor $d + 2$ magnifies it.  MeZO-SVRG's correction is zero exactly when
-# $\theta = \bar\theta$ and small near it, so its steps shrink as it converges.  Note the price: in the first
-# $10^6$ queries MeZO is far ahead — every MeZO-SVRG anchor step spends $2n = 2000$ queries — and the advantage
-# appears only once MeZO has settled.  In wall time MeZO-SVRG's anchor steps are one batched pass over all 1000
-# samples, so it is cheaper per query than MeZO here.
+# $\theta = \bar\theta$ and small near it, so its steps shrink as it converges.  The price is paid early: every
+# MeZO-SVRG anchor step spends $2n = 2000$ queries, so the line above compares the two after the first $10^6$
+# queries as well as at the end.  In wall time MeZO-SVRG's anchor steps are one batched pass over all 1000 samples,
+# which the right panel shows against MeZO's small batches.
 #
 # ## 5. Shared or independent directions: the shape of Theorem 4
 #
@@ -296,29 +316,42 @@ display(run.table(ex.floor_rows(floor, cfg.ls_theory_batches), floatfmt=".1e",
 b_lo, b_hi = cfg.ls_theory_batches[1], cfg.ls_theory_batches[-1]
 shared_max = max(floor[(True, b)] for b in cfg.ls_theory_batches)
 indep_floor = floor[(False, b_hi)] < floor[(False, b_lo)] / 3 and floor[(False, b_hi)] > 1e-6
-run.claim("shared z: no gradient floor; independent z: a floor that falls with b", shared_max < 1e-8 and indep_floor,
+floor_held = run.claim(
+    f"max over {k_ls} seeds: shared z leaves no gradient floor (|grad|^2 < 1e-8); independent z leaves one (> 1e-6) "
+    f"that falls more than 3x from b = {b_lo} to {b_hi}", shared_max < 1e-8 and indep_floor, kind="empirical",
           thesis="O(d/T + 1(b<n)/b) (Theorem 4); z-sharing unspecified",
           ours=f"shared max {shared_max:.0e}; independent "
                f"b={b_lo}: {floor[(False, b_lo)]:.1e}, b={b_hi}: {floor[(False, b_hi)]:.1e}",
           min_scale="book")
+b0 = cfg.ls_theory_batches[0]
+print(f"The floor's shape {'appears' if floor_held else 'does NOT appear as stated'}: independent directions at "
+      f"b = {b0} end at |grad|^2 = {floor[(False, b0)]:.1e}"
+      + (" (diverged)" if not np.isfinite(floor[(False, b0)]) or floor[(False, b0)] > 1e3 else ""))
 
 # %% [markdown]
 # With a shared direction the minibatch term $(\mathrm{pg}_{\mathcal I}(\theta) - \mathrm{pg}_{\mathcal I}(\bar\theta))z$
 # is a *difference of directional derivatives along the same line*, which vanishes as $\theta \to \bar\theta$: the
-# iteration converges to the optimum at every batch size, and the $\mathbf 1(b<n)/b$ floor of Theorem 4 does not
-# appear at all.  With independent directions each term carries its own $(d+2)$-fold variance and the floor is there,
-# falling with $b$ (at $b = 8$ the iteration even diverges) — the bound's shape, and a sign that the public implementation's choice costs accuracy.
+# iteration can converge to the optimum at every batch size, without the $\mathbf 1(b<n)/b$ floor of Theorem 4.  With
+# independent directions each term carries its own $(d+2)$-fold variance, which is what a floor falling with $b$ would
+# come from.  The table and the line above say whether this run shows both; where it does, the public
+# implementation's choice of independent directions costs accuracy.
 #
 # ## 6. MeZO is unstable at small batch sizes (Fig. 3.1b)
 #
 # The thesis trains a 25K-parameter MLP (hidden 32 and 16) on MNIST with MeZO at several batch sizes and finds it
 # unstable at the small ones.  The same network reads the 64 pixels of the bundled 8×8 digits here (2,778
 # parameters, 512 training images), with $\mu = 10^{-3}$, lr $3\cdot 10^{-3}$ and three seeds per batch size.
+#
+# **Off the thesis's grid.**  The thesis's grid for this figure is lr $\in \{10^{-3}, 10^{-4}\}$ and
+# $b \in \{32, 64, 128\}$.  This section uses lr $3\cdot10^{-3}$, three times the grid's largest, and adds $b = 8$
+# below it: the book's choice for a network nine times smaller than the thesis's, trained for a CPU's budget of
+# iterations.  What it shows is instability at that rate; whether MeZO is unstable at the thesis's rates on this
+# network, this chapter does not test.
 
-# %% mystnb={"image": {"alt": "Training loss of the digits MLP against iterations on a log scale, median and range of the seeds: MeZO at batch 8 stays near the starting loss and at batch 32 climbs back up late in the run, batches 64 and 128 descend steadily, and MeZO-SVRG at batch 8 (dashed black) descends lowest of all."}}
+# %% mystnb={"image": {"alt": "Training loss of the digits MLP against iterations on a log scale, median and range of the seeds, for MeZO at each batch size (coloured) and MeZO-SVRG at the smallest batch (dashed black); the printed late-run losses below give the outcome of this run."}}
 prob_dg32 = BatchedMLP.from_split(digits, cfg.dg_train)
-gen_dg = torch.Generator(device=dev).manual_seed(SEED)
-init_dg = prob_dg32.init(cfg.dg_seeds, torch.Generator().manual_seed(SEED)).to(dev)
+gen_dg = [torch.Generator(device=dev).manual_seed(s) for s in run.seeds(cfg.dg_n_seeds, offset=20)]  # one per row
+init_dg = torch.cat([prob_dg32.init(1, g) for g in gen_dg]).to(dev)
 bs_runs, svrg_small = ex.batch_size_study(prob_dg32, init_dg, cfg.dg_bs_batches, cfg.dg_lr, cfg.dg_bs_steps, gen_dg)
 figures.plot_batch_sizes(bs_runs, svrg_small, cfg.dg_lr)
 plt.show()
@@ -329,15 +362,24 @@ print(f"MeZO-SVRG at b={cfg.dg_bs_batches[0]}: {ex.late_loss(svrg_small):.3f}")
 # %%
 small = [b for b in cfg.dg_bs_batches if b <= 32]
 big = max(cfg.dg_bs_batches)
-run.claim("MeZO is unstable at small batch sizes", all(med[b] > 3 * med[big] for b in small) and med[big] < 0.3,
-          thesis="instability at smaller batch sizes (Fig. 3.1b)",
+unstable = run.claim(
+    f"median over {cfg.dg_n_seeds} seeds, lr {cfg.dg_lr:g} (off the thesis's grid): MeZO's late-run loss at "
+    f"b <= 32 is over 3x that at b = {big}, which trains (< 0.3)",
+    all(med[b] > 3 * med[big] for b in small) and med[big] < 0.3, kind="empirical",
+          thesis="instability at smaller batch sizes (Fig. 3.1b; lr 1e-3 / 1e-4, b 32 / 64 / 128)",
           ours=", ".join(f"b={b}: {med[b]:.2f}" for b in med) + " (late-run loss, median of seeds)", min_scale="book")
 for b, v in med.items():
     run.metric(f"digits/mezo_b{b}_late", v)
+svrg_late, b_min = ex.late_loss(svrg_small), cfg.dg_bs_batches[0]
+print(f"MeZO-SVRG at b = {b_min}: late-run loss {svrg_late:.3f}, "
+      + ("below MeZO's at every batch size" if svrg_late < min(med.values()) else
+         f"{'below' if svrg_late < med[b_min] else 'not below'} MeZO's at the same batch ({med[b_min]:.3f}) "
+         f"and not below MeZO's best ({min(med.values()):.3f})"))
 
 # %% [markdown]
-# The dashed line is MeZO-SVRG at the smallest batch ($\eta_1 = 10^{-2}$, $\eta_2 = 10^{-3}$): the anchor's full-batch
-# information keeps it stable where MeZO is not, the behaviour of the thesis's Fig. 3.6.
+# The dashed line is MeZO-SVRG at the smallest batch ($\eta_1 = 10^{-2}$, $\eta_2 = 10^{-3}$).  Where it stays low
+# while MeZO at the same batch does not (the line above), the anchor's full-batch information is what keeps it
+# stable: the behaviour of the thesis's Fig. 3.6.
 #
 # ## 7. MeZO, MeZO-SVRG and FO-SGD on digits, at equal forward passes
 #
@@ -345,7 +387,7 @@ for b, v in med.items():
 # it.  Below: equal query budgets, $n = 512$, $b = 64$, $q = 2$, $\mu = 10^{-3}$; MeZO at lr $10^{-3}$ and
 # $2\cdot10^{-3}$, MeZO-SVRG with $\eta_1 = 10^{-2}$, $\eta_2 = 10^{-3}$.
 
-# %% mystnb={"image": {"alt": "Two log-log panels of the digits training loss, against single-sample forward passes (left) and wall time (right), for MeZO at two learning rates, MeZO-SVRG and FO-SGD. FO-SGD falls first on both axes; per forward pass the better-tuned MeZO ends lowest of the zeroth-order runs, while in wall time MeZO-SVRG descends faster than both MeZO runs."}}
+# %% mystnb={"image": {"alt": "Two log-log panels of the digits training loss (median of seeds), against single-sample forward passes (left) and wall time (right), for MeZO at two learning rates, MeZO-SVRG and FO-SGD; the table below gives where each run ends."}}
 dg = ex.digits_comparison(prob_dg32, init_dg, cfg.dg_mezo_lr, cfg.dg_svrg_lrs, cfg.dg_budget, cfg.dg_fo_steps, gen_dg)
 figures.plot_digits(dg)
 plt.show()
@@ -353,17 +395,27 @@ run.metric("digits/svrg_final_median", float(dg["MeZO-SVRG"].final().median()))
 run.table(ex.digits_rows(dg, prob_dg32, digits.x_test, digits.y_test),
           fmt={"train loss (median)": ".3f", "test accuracy (median)": ".3f", "queries": ".2e", "seconds": ".1f"})
 
+# %%
+mezo_keys = [k for k in dg if k.startswith("MeZO lr")]
+best_mezo = min(mezo_keys, key=lambda k: float(dg[k].final().median()))
+l_mezo, l_svrg = float(dg[best_mezo].final().median()), float(dg["MeZO-SVRG"].final().median())
+svrg_not_better = l_svrg >= l_mezo
+print(f"At equal queries the better MeZO ({best_mezo}) ends at {l_mezo:.3f}, MeZO-SVRG at {l_svrg:.3f}: "
+      f"MeZO-SVRG is {'NOT better' if svrg_not_better else 'better'} per forward pass here; "
+      f"wall time {dg[best_mezo].seconds[-1]:.1f} s vs {dg['MeZO-SVRG'].seconds[-1]:.1f} s.")
+
 # %% [markdown]
-# Per forward pass, a well-tuned MeZO can match or beat MeZO-SVRG on this from-scratch problem — the digest's
-# prototypes saw the same, and nothing here asserts otherwise.  MeZO-SVRG's anchor steps are full-batch passes that
-# a CPU (or a GPU) evaluates as one batched operation, which is why it is cheaper in wall time per query.
+# A small network trained from scratch is where the digest's prototypes saw a well-tuned MeZO match or beat MeZO-SVRG
+# per forward pass, and nothing here asserts either way: the line above says which this run shows.  MeZO-SVRG's
+# anchor steps are full-batch passes that a CPU (or a GPU) evaluates as one batched operation, so its wall time per
+# query is lower than MeZO's small batches; the seconds column shows by how much on this machine.
 #
 # ## 8. Ablations: $\mu$, $q$ and the large-batch anchor (Figs. 3.4, 3.5, Table 3.10)
 #
 # The thesis ablates on DistilBERT/MNLI; here the digits network at a fixed number of iterations (b = 64,
 # $\eta_1 = 10^{-2}$, $\eta_2 = 10^{-3}$).  Table 3.10 replaces the full batch by a fresh large batch (Remark 10).
 
-# %% mystnb={"image": {"alt": "Three panels of MeZO-SVRG's median training loss on digits against iterations (log scale): left, mu = 1 diverges at once and mu = 0.5 stalls while smaller mu values all descend; centre, a smaller anchor period q descends faster; right, a full 512-sample anchor descends steadily, an anchor of 256 levels off higher and an anchor of 128 diverges."}}
+# %% mystnb={"image": {"alt": "Three panels of MeZO-SVRG's median training loss on digits against iterations (log scale): left, one curve per mu; centre, one per anchor period q; right, one per anchor batch size (512 is the full batch). The tables below give where each run ends."}}
 abl = ex.ablations(prob_dg32, init_dg, cfg.dg_svrg_lrs, cfg.dg_ablation_steps, cfg.dg_mu_grid, cfg.dg_q_grid,
                    cfg.dg_anchor_sizes, gen_dg)
 figures.plot_ablations(abl)
@@ -371,17 +423,25 @@ plt.show()
 
 # %%
 display(run.table(ex.ablation_rows(abl)))
-run.table(ex.anchor_rows(abl, prob_dg32, digits.x_test, digits.y_test), fmt={"test accuracy": ".3f", "queries": ".2e"},
-          caption="Table 3.10's analogue on digits: MeZO-SVRG with a fresh large-batch anchor")
+display(run.table(ex.anchor_rows(abl, prob_dg32, digits.x_test, digits.y_test),
+                  fmt={"test accuracy": ".3f", "queries": ".2e"},
+                  caption="Table 3.10's analogue on digits: MeZO-SVRG with a fresh large-batch anchor"))
+anchor_loss = {v: min(float(tr.final().median()), 1e6) for (k, v), tr in abl.items() if k == "anchor"}
+full_a = max(anchor_loss)
+anchor_ratio = {v: anchor_loss[v] / anchor_loss[full_a] for v in anchor_loss if v < full_a}
+anchors_comparable = all(r < 1.5 for r in anchor_ratio.values())
+print("final loss of a smaller anchor over the full anchor's: "
+      + ", ".join(f"{v}: {r:.2f}x" + (" (diverged)" if anchor_loss[v] >= 1e6 else "") for v, r in anchor_ratio.items())
+      + f" -> {'comparable (within 1.5x)' if anchors_comparable else 'NOT comparable (Table 3.10 does not carry over)'}")
 
 # %% [markdown]
 # The thesis found that $\mu$ makes no difference below $10^{-1}$ and diverges above (a large $\mu$ measures a
 # secant, not a tangent), that smaller $q$ converges faster per iteration with $q \ge 2$ more stable than $q = 1$,
 # and that large-batch anchors give comparable results for far fewer queries.  The tables above are this book's
-# digits version.  The anchor-size result is the one that does **not** carry over: with $\eta_1$ tuned for the
-# full batch, an anchor of 256 (of 512) ends at roughly twice the full-batch loss, and an anchor of 128 diverges — a
-# smaller anchor makes $g$ noisier, and the anchor step $\theta \mathrel{-}= \eta_1 g$ takes that noise at the large
-# rate.  A large-batch anchor needs its own, smaller $\eta_1$.
+# digits version.  The anchor size is where this setting is most likely to part from the thesis (the line above says
+# whether it does here): $\eta_1$ is tuned for the full batch, a smaller anchor makes $g$ noisier, and the anchor step
+# $\theta \mathrel{-}= \eta_1 g$ takes that noise at the large rate.  A large-batch anchor may need its own, smaller
+# $\eta_1$.
 #
 # For comparison, the thesis's Table 3.10 (DistilBERT, partial fine-tuning, BF16): the full anchor of 512 reaches
 # loss 0.44 and 70% test accuracy in 2.56M queries, an anchor of 256 0.49 and 71% in 1.54M, an anchor of 128 0.55
@@ -398,50 +458,77 @@ run.table(ex.anchor_rows(abl, prob_dg32, digits.x_test, digits.y_test), fmt={"te
 # **What a CPU budget allows.**  The thesis's partial fine-tuning trains the last encoder layer and the classifier.
 # The code does that too (`CachedPrefix(model, inputs, last_layers=1)` runs the frozen layers once and every query
 # only through the trainable tail, with logits equal to the full model's bit for bit), but ZO progress scales like
-# $1/d$: in this book's trial on the 1.9M parameters of MiniLM's last layer, pooler and head, 500 MeZO steps
-# (lr $10^{-3}$, 34 s) moved the fine-tuning loss from 0.692 to 0.687, MeZO-SVRG (100 steps, 24 s) to 0.686, and every
-# learning rate from $4\cdot10^{-3}$ up diverged — nothing a reader could see on a plot.  So the book scale fine-tunes
+# $1/d$: in a trial while writing this book (not re-run by the chapter) on the 1.9M parameters of MiniLM's last
+# layer, pooler and head, a few hundred MeZO and MeZO-SVRG steps moved the fine-tuning loss by under one percent, and
+# the larger learning rates diverged — nothing a reader could see on a plot.  So the book scale fine-tunes
 # the transformer's **pooler layer and the head** (148K parameters) on top of the frozen encoder, computed once.  The
 # `full` configuration keeps the thesis's setting (DistilBERT, last layer + classifier, 50K–200K steps on a GPU).
 #
-# Learning rates come from a small grid run by this book at equal queries (MeZO lr $10^{-3}$ and $2\cdot10^{-3}$;
-# MeZO-SVRG $(\eta_1, \eta_2)$ in $\{10^{-2}, 3\cdot10^{-2}\} \times \{3\cdot10^{-4}, 10^{-3}\}$): MeZO at
-# $2\cdot10^{-3}$ turns unstable (its loss climbs back to 0.85) and MeZO-SVRG at $\eta_1 = 3\cdot10^{-2}$ diverges, so MeZO uses $10^{-3}$ and MeZO-SVRG
-# $(10^{-2}, 10^{-3})$ — a ratio $\eta_1/\eta_2 = 10$ as in the thesis, and a full-batch rate ten times MeZO's.
-# MeZO runs 6,000 steps ($3.8\cdot10^5$ queries); MeZO-SVRG runs 1,800 steps ($5.8\cdot10^5$ queries).  They are
-# compared the way Table 3.4 compares them: by the **wall time** each needs to reach MeZO's best fine-tuning loss.
+# Learning rates come from a small grid run while writing this book at equal queries, at one seed and not re-run
+# here (MeZO lr $10^{-3}$ and $2\cdot10^{-3}$; MeZO-SVRG $(\eta_1, \eta_2)$ in
+# $\{10^{-2}, 3\cdot10^{-2}\} \times \{3\cdot10^{-4}, 10^{-3}\}$): the larger MeZO rate turned unstable and MeZO-SVRG at
+# $\eta_1 = 3\cdot10^{-2}$ diverged, so MeZO uses $10^{-3}$ and MeZO-SVRG $(10^{-2}, 10^{-3})$ — a ratio
+# $\eta_1/\eta_2 = 10$ as in the thesis, and a full-batch rate ten times MeZO's.  MeZO runs 6,000 steps
+# ($3.8\cdot10^5$ queries); MeZO-SVRG runs 1,800 steps ($5.8\cdot10^5$ queries).  Each of three seeds draws its own
+# head, minibatches and directions (FO-SGD runs at the first, as a reference).
+#
+# Table 3.4 compares the methods by the **GPU-hours** each needs to reach MeZO's best accuracy.  Wall time depends on
+# the machine and its load, so this chapter shows it but asserts nothing on it; the claim counts **forward passes**
+# (batched calls of the model) to MeZO's best fine-tuning loss instead — the unit that tracks time on hardware that
+# evaluates a batch in about the time of one sample, as a GPU does at these sizes.  It also reports single-sample
+# queries, the unit in which MeZO-SVRG's full-batch anchors are expensive.
+#
+# The accuracy comparison is **reported, not asserted**.  With 256 test sentences one sentence is 0.4 points of
+# accuracy, and on the development seeds the gap between the two methods' final accuracies went either way from
+# seed to seed, with a median sometimes exactly zero: a claim that holds only by a hair cannot be asserted for a
+# seed nobody has tried.  The claims table shows this run's outcome; the line under the tables gives its size.
 #
 # Alg. 6 (`LossAnnealer`, unit-tested) is *off* here: with $w = 8$ minibatches per epoch its test
-# $m_1/m_2 > 1.05$ fires on minibatch noise, and in the trial it annealed a run to a standstill (loss 1.95).
+# $m_1/m_2 > 1.05$ fires on minibatch noise, and in the trial it annealed a run to a standstill.
 # The thesis leaves open which losses feed it; full-batch losses would be the natural repair.
 #
 # The thesis's own fine-tuning numbers (Tables 3.1, 3.2, 3.4, 3.12) are collected under "At the thesis's scale"
 # below, next to the configuration that would reproduce them.
 
 # %%
-model, _ = load_classifier(cfg.lm_model, num_labels=task.num_labels, vocab_size=len(word_tok), seed=SEED,
+lm_seeds = run.seeds(cfg.lm_n_seeds, offset=30)
+model, _ = load_classifier(cfg.lm_model, num_labels=task.num_labels, vocab_size=len(word_tok), seed=lm_seeds[0],
                           device=dev)
-lm, n_trainable = ex.compare_finetuning(model, x_train, y_train, x_test, y_test, cfg, seed=SEED, progress=True)
+lm_runs, n_trainable = ex.compare_finetuning(model, x_train, y_train, x_test, y_test, cfg, seeds=lm_seeds)
+lm = lm_runs[0]
 print(f"trainable: {n_trainable / 1e6:.2f}M of {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
 
-# %% mystnb={"image": {"alt": "Three panels for fine-tuning MiniLM's pooler and head: fine-tuning loss against single-sample forward passes (log axis) and against wall time, and test accuracy against wall time, for MeZO, MeZO-SVRG and FO-SGD. FO-SGD finishes first; MeZO-SVRG's loss reaches MeZO's best (dotted line) in a fraction of MeZO's time, and its accuracy runs mostly above MeZO's."}}
+# %% mystnb={"image": {"alt": "Three panels for fine-tuning MiniLM's pooler and head at the first seed: fine-tuning loss against single-sample forward passes (log axis) and against wall time, and test accuracy against wall time, for MeZO, MeZO-SVRG and FO-SGD, with MeZO's best loss dotted. The tables below give the numbers of every seed."}}
 figures.plot_finetuning(lm)
 plt.show()
-run.table(ex.finetuning_rows(lm), fmt={"fine-tuning loss": ".4f", "queries": ".2e", "training seconds": ".1f"})
+run.table(ex.finetuning_rows(lm), fmt={"fine-tuning loss": ".4f", "queries": ".2e", "training seconds": ".1f"},
+          caption=f"first seed ({lm_seeds[0]})")
 
 # %%
-mezo_best, mezo_t = lm["MeZO"].best_loss()
-svrg_t = lm["MeZO-SVRG"].time_to(mezo_best)
-acc_svrg, acc_mezo = lm["MeZO-SVRG"].test_acc[-1], lm["MeZO"].test_acc[-1]
-print(f"MeZO's best fine-tuning loss {mezo_best:.4f} at {mezo_t:.1f} s; MeZO-SVRG reaches it at {svrg_t:.1f} s")
-run.claim("transformer: MeZO-SVRG reaches MeZO's best fine-tuning loss in less wall time", svrg_t < mezo_t,
-          thesis="GPU-hours to MeZO's peak: e.g. GPT2 SST-2 5.6 vs 19.4 (Table 3.4)",
-          ours=f"{svrg_t:.1f} s vs {mezo_t:.1f} s (loss {mezo_best:.4f})", min_scale="book")
-run.claim("transformer: MeZO-SVRG's test accuracy is no lower than MeZO's", acc_svrg >= acc_mezo,
-          thesis="higher test accuracy on every task (Tables 3.1, 3.2)",
-          ours=f"{acc_svrg:.3f} vs {acc_mezo:.3f} (final)", min_scale="book")
+reach = ex.reach_mezo(lm_runs, lm_seeds)
+display(run.table(ex.reach_rows(reach), fmt={"MeZO's best loss": ".4f"},
+                  caption="what each method spends to first reach MeZO's best fine-tuning loss, per seed"))
+k_lm = len(reach)
+ratio_med = float(np.median([r.pass_ratio for r in reach]))
+q_ratio_med = float(np.median([r.queries[1] / r.queries[0] for r in reach]))
+acc_gap = float(np.median([r.acc[1] - r.acc[0] for r in reach]))
+passes_held = run.claim(
+    f"transformer, median over {k_lm} seeds: MeZO-SVRG reaches MeZO's best fine-tuning loss in under half of "
+    "MeZO's forward passes", ratio_med < 0.5, kind="empirical",
+    thesis="GPU-hours to MeZO's peak: e.g. GPT2 SST-2 5.6 vs 19.4 (Table 3.4)",
+    ours=f"median ratio {ratio_med:.2f} (seeds: " + ", ".join(f"{r.pass_ratio:.2f}" for r in reach)
+         + f"); in single-sample queries {q_ratio_med:.2f}", min_scale="book")
+acc_held = run.claim(
+    f"transformer, median over {k_lm} seeds: MeZO-SVRG's final test accuracy is no lower than MeZO's",
+    acc_gap >= 0, kind="empirical", thesis="higher test accuracy on every task (Tables 3.1, 3.2)",
+    ours=f"median gap {acc_gap:+.3f} (seeds: " + ", ".join(f"{r.acc[1] - r.acc[0]:+.3f}" for r in reach) + ")",
+    min_scale="book", assert_claim=False)
 run.metric("lm/mezo_final_loss", lm["MeZO"].train_loss[-1])
 run.metric("lm/svrg_final_loss", lm["MeZO-SVRG"].train_loss[-1])
+t_med = float(np.median([r.seconds[1] / r.seconds[0] for r in reach]))
+print(f"MeZO-SVRG needs {ratio_med:.2f}x MeZO's forward passes, {q_ratio_med:.2f}x its single-sample queries and "
+      f"(on this machine, not asserted) {t_med:.2f}x its wall time to reach MeZO's best loss (medians); its final "
+      f"test accuracy is {abs(acc_gap):.3f} {'higher' if acc_gap > 0 else 'lower' if acc_gap < 0 else 'different'}.")
 
 # %% [markdown]
 # ## 10. Memory (Table 3.3)
@@ -454,27 +541,28 @@ run.metric("lm/svrg_final_loss", lm["MeZO-SVRG"].train_loss[-1])
 
 # %%
 mem = peak_memory_table(model=cfg.mem_model, batch_size=cfg.mem_batch, seq_len=cfg.mem_seq,
-                        device="cuda" if dev.type == "cuda" else "cpu", parallel=2)
+                        device="cuda" if dev.type == "cuda" else "cpu", parallel=2, seed=run.seeds(1, offset=41)[0])
 display(run.table(ex.memory_rows(mem), fmt={"peak above libraries (MB)": ".0f"},
                   caption=f"{cfg.mem_model}, full fine-tuning, batch {cfg.mem_batch}, sequence {cfg.mem_seq}, "
                           f"{mem['inference']['params_mb']:.0f} MB of weights"))
 fo = mem["fo-sgd"]["above_libs_mb"]
 r_mezo = mem["mezo"]["above_libs_mb"] / mem["inference"]["above_libs_mb"]
-run.claim("MeZO's peak memory is within 10% of inference", abs(r_mezo - 1) <= 0.10,
-          thesis="memory of inference (Sec. 3.2; Table 3.3: 2.07 GB for RoBERTa-large)",
+mem_mezo_held = run.claim("measured once (peak memory does not depend on the seed): MeZO's peak memory is within "
+                          "10% of inference", abs(r_mezo - 1) <= 0.10, kind="empirical", thesis="memory of inference (Sec. 3.2; Table 3.3: 2.07 GB for RoBERTa-large)",
           ours=f"{r_mezo:.3f}x inference", min_scale="book")
 svrg_mb = mem["mezo-svrg"]["above_libs_mb"]
-run.claim("MeZO-SVRG's peak memory is below FO-SGD's and FO-Adam's",
-          svrg_mb < fo and svrg_mb < mem["fo-adam"]["above_libs_mb"],
+mem_svrg_held = run.claim("measured once: MeZO-SVRG's peak memory is below FO-SGD's and FO-Adam's",
+                          svrg_mb < fo and svrg_mb < mem["fo-adam"]["above_libs_mb"], kind="empirical",
           thesis="RoBERTa-large bs 32: 4.51 GB vs FO-SGD 10.67, FO-Adam 14.33 (Table 3.3)",
           ours=f"{svrg_mb:.0f} MB vs {fo:.0f} and {mem['fo-adam']['above_libs_mb']:.0f} MB", min_scale="book")
 
 # %% [markdown]
 # The thesis's RoBERTa-large rows (GB, cl = 128): MeZO 2.07 / 2.21 / 2.51 at bs 16 / 32 / 64, MeZO-SVRG 4.36 / 4.51 /
-# 4.72, FO-SGD 6.74 / 10.67 / 18.55, FO-Adam 10.44 / 14.33 / 22.41.  The pattern is the same: ZO memory is the
-# weights plus a little (MeZO-SVRG about three copies of the weights), first-order memory grows with the
-# activations that backpropagation must keep, i.e. with batch size and sequence length.  At a small batch and a
-# short sequence the ordering can flip: MeZO-SVRG's $3d$ exceeds FO-SGD's $2d$ plus activations.  FO-Adam's extra
+# 4.72, FO-SGD 6.74 / 10.67 / 18.55, FO-Adam 10.44 / 14.33 / 22.41: ZO memory is the weights plus a little
+# (MeZO-SVRG about three copies of the weights), first-order memory grows with the activations that backpropagation
+# must keep, i.e. with batch size and sequence length.  The two claims above say whether this run shows the same
+# ordering.  At a small batch and a short sequence it can flip: MeZO-SVRG's $3d$ exceeds FO-SGD's $2d$ plus
+# activations.  FO-Adam's extra
 # over FO-SGD is its two moment estimates per weight, the optimizer state that {doc}`../08-avagrad/avagrad`
 # studies for training from scratch (where Adam's $\epsilon$ turns out to be a hyperparameter that interpolates
 # between Adam and SGD); the zeroth-order methods keep no such state.
@@ -488,10 +576,10 @@ run.claim("MeZO-SVRG's peak memory is below FO-SGD's and FO-Adam's",
 
 # %%
 # NBVAL_CHECK_OUTPUT
-worst = ex.rms_cosine_deviation(cfg.cos_dims, cfg.cos_q, cfg.cos_draws, seed=SEED)
+worst = ex.rms_cosine_deviation(cfg.cos_dims, cfg.cos_q, cfg.cos_draws, seed=run.seeds(1, offset=40)[0])
 print(f"RMS cosine within 5% of sqrt(q / (q + d + 1)) for every d and q tried: {worst < 0.05}")
-run.claim("the RMS cosine of an SPSA estimate to the gradient is sqrt(q/(q+d))", worst < 0.05,
-          thesis="(not in the thesis)", ours=f"max relative deviation {100 * worst:.1f}%")
+run.claim("the RMS cosine of an SPSA estimate to the gradient is sqrt(q/(q+d)) (within 5%, Monte Carlo)",
+          worst < 0.05, kind="math", thesis="(not in the thesis)", ours=f"max relative deviation {100 * worst:.1f}%")
 
 # %% [markdown]
 # **ZO-signSGD** {cite}`liu2019signsgd` keeps only the sign of each coordinate of the estimate, a step of fixed size
@@ -506,37 +594,52 @@ tr_sign_dg = run_mezo(prob_dg32, init_dg, lr=1e-4, mu=1e-3, batch_size=64, budge
 print(f"least squares, excess over f* (ZO-signSGD at a fifth of the budget): ZO-signSGD {100 * float((tr_sign.final() / ls.f_star - 1).median()):.1f}% "
       f"vs MeZO {100 * float(np.median(excess['MeZO'])):.1f}% vs MeZO-SVRG "
       f"{100 * float(np.median(excess['MeZO-SVRG'])):.1f}%")
-print(f"digits, training loss: ZO-signSGD {float(tr_sign_dg.final().median()):.3f} vs MeZO "
-      f"{float(dg[f'MeZO lr {cfg.dg_mezo_lr:g}'].final().median()):.3f}")
+sign_dg, mezo_dg = float(tr_sign_dg.final().median()), float(dg[f"MeZO lr {cfg.dg_mezo_lr:g}"].final().median())
+print(f"digits, training loss: ZO-signSGD {sign_dg:.3f} vs MeZO {mezo_dg:.3f} "
+      f"({'trails' if sign_dg > mezo_dg else 'does not trail'} MeZO); least squares: the loss at w = 0 is "
+      f"{float(ls.loss(w0[:1])[0]):.0f}, {100 * (float(ls.loss(w0[:1])[0]) / ls.f_star - 1):.0e}% above f*")
 
 # %% [markdown]
-# At this step size it barely leaves its starting point on least squares (the loss at $w = 0$ is about 100, i.e.
-# $10^6\%$ above $f^*$) and trails MeZO on digits.  The sign throws away the magnitude of the projected gradient,
+# The line above compares ZO-signSGD's excess on least squares with that of its starting point.  The sign throws away the magnitude of the projected gradient,
 # which is what makes one SPSA step an unbiased gradient estimate; with a single direction per step the sign of each
 # coordinate of $\mathrm{pg}\,z$ is close to a coin flip.  Liu et al. average many directions per step, which this
 # one-direction comparison does not do — so this is a statement about the naive variant, not about their method.
 #
 # ## What did not reproduce
 #
-# Seven points, some where this book's numbers differ from the thesis's and some where the thesis leaves a choice
-# open that turned out to matter:
+# First what this run measured against the thesis (generated from the run's numbers), then the choices the thesis
+# leaves open that turned out to matter.
+
+# %%
+notes = [f"**Per forward pass on digits, from scratch, MeZO-SVRG {'is not better than' if svrg_not_better else 'beats'}"
+         f" the better-tuned MeZO** (section 7: {l_svrg:.3f} vs {l_mezo:.3f}); the thesis's \"consistently "
+         f"surpasses\" is about fine-tuning{' and does not carry over here' if svrg_not_better else ''}.",
+         "**Large-batch anchors** (Table 3.10: \"comparable\" at 256 and 128 of 512): here the final loss is "
+         + ", ".join(f"{r:.2f}x the full anchor's at {v}" for v, r in anchor_ratio.items())
+         + (" (section 8)." if anchors_comparable else " at the full-batch eta_1: not comparable (section 8)."),
+         f"**MeZO's instability at small batches** {'shows' if unstable else 'does NOT show'} at lr {cfg.dg_lr:g}, "
+         "off the thesis's grid (section 6); the thesis's rates are not tested.",
+         f"**Transformer**: MeZO-SVRG reached MeZO's best loss with {ratio_med:.2f}x its forward passes but "
+         f"{q_ratio_med:.2f}x its single-sample queries; final test accuracy {acc_gap:+.3f} (medians over {k_lm} "
+         "seeds; section 9)."]
+if not (mem_mezo_held and mem_svrg_held):
+    notes.append("**Memory**: the thesis's ordering did not hold at this batch and sequence length (section 10).")
+Markdown("\n".join(f"* {n}" for n in notes))
+
+# %% [markdown]
+# Choices the thesis leaves open, and settings this book had to change:
 #
-# * **Per forward pass on a small network trained from scratch, MeZO-SVRG is not better than a tuned MeZO**
-#   (section 7); its advantage there is in wall time, from batching the anchor pass.  The thesis does not claim
-#   otherwise for this regime, but its prose ("consistently surpasses") does not carry over.
 # * **Shared vs independent directions** is not stated in Alg. 3; it decides whether Theorem 4's floor exists at all
 #   (section 5).  This book follows the lemmas (shared).
 # * **Query counts** in the thesis's FP32 tables undercount MeZO-SVRG by 25%; here every method is charged the same.
 # * **Alg. 6** does not say which losses feed it or how often it fires.  Fed minibatch losses once per epoch (as the
 #   public code does), it fired on noise in this book's transformer trial and froze the run; it is off in section 9.
 # * **Fine-tuning the transformer's last layer** (the thesis's partial setting) did not produce a visible difference
-#   within a CPU budget: 0.692 -> 0.687 (MeZO, 34 s) and 0.686 (MeZO-SVRG, 24 s).  The claims of section 9 are made on
+#   within a CPU budget in a trial while writing the book (not re-run here).  The claims of section 9 are made on
 #   the pooler and head (148K parameters); the full configuration is the thesis's.
-# * **Large-batch anchors** (Table 3.10: "comparable" results at anchors of 256 and 128 of 512) did not carry over to
-#   digits at the full-batch $\eta_1$: roughly twice the loss at 256, divergence at 128 (section 8).
-# * **Memory ratios** depend on batch and sequence length: the thesis's "MeZO-SVRG below FO-SGD" holds where
-#   activations outweigh two extra weight copies (section 10's setting); at a tiny batch it does not (the smoke scale
-#   shows the flip).
+# * **Wall time is not asserted**: Table 3.4's GPU-hours become forward passes in the claim, with wall time shown.
+# * **Memory ratios** depend on batch and sequence length: the thesis's "MeZO-SVRG below FO-SGD" can hold only where
+#   activations outweigh two extra weight copies; at a tiny batch and sequence the ordering can flip.
 
 # %% [markdown]
 # ## At the thesis's scale

@@ -52,8 +52,9 @@ DEVICE = "auto"
 # `effcourse.dco.baselines`, Theorem 6's exact references in `effcourse.dco.theory`, and each experiment of this
 # page is one function of `effcourse.dco.experiments` (its figures in `effcourse.dco.figures`), so that the cells
 # below only choose sizes and read results. Everything runs in float64: the theory checks compare against machine
-# precision, and the tasks are small. Every experiment draws from its own generator, offset by `SEED`, so that a
-# run with another `SEED` is an independent replicate.
+# precision, and the tasks are small. Every random draw comes from a generator `run.generator_for(offset)`, seeded
+# with $1000\cdot$`SEED` + offset, one offset per experiment (the run records these experiment seeds), so that a
+# run with another `SEED` is an independent replicate: no random draw of this chapter is fixed.
 
 # %%
 import warnings
@@ -62,6 +63,7 @@ from functools import partial
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 
 from effcourse import Run
 from effcourse.dco.baselines import BASELINES
@@ -72,6 +74,7 @@ from effcourse.dco.experiments import (
     final_losses,
     first_order_steps_as_dco,
     network_rows,
+    network_summary,
     one_step_horizon_pitfall,
     theorem6_check,
     verdict_rows,
@@ -88,13 +91,6 @@ dev = run.device
 torch.set_default_dtype(torch.float64)
 # diffcp's backward pass emits a NumPy-2 DeprecationWarning per solved problem; it says nothing about our results
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="cvxpylayers")
-
-
-def gen(offset: int) -> torch.Generator:
-    """A CPU generator for one purpose; offset by SEED so that another SEED is an independent replicate."""
-    return torch.Generator().manual_seed(1000 * SEED + offset)
-
-
 run
 
 # %% [markdown]
@@ -142,16 +138,17 @@ run
 
 # %%
 # NBVAL_CHECK_OUTPUT
-err = first_order_steps_as_dco(gen(1), p=8, lam=4.0, beta=0.9, steps=20)
+err = first_order_steps_as_dco(run.generator_for(1), p=8, lam=4.0, beta=0.9, steps=20)
 err_gd, err_mom, err_solver = err["gd"], err["momentum"], err["solver"]
 print(f"DCOG with Lambda = sqrt(lambda) 1 is GD:            max |diff| < 1e-12: {err_gd < 1e-12}")
 print(f"DCOM with M = (1 - beta) 1 is EMA momentum:         max |diff| < 1e-12: {err_mom < 1e-12}")
 print(f"cvxpylayers' argmin of (4.2) is the GD step:         rel. diff  < 1e-7 : {err_solver < 1e-7}")
 
 # %%
-run.claim("GD and momentum are DCOG and DCOM at constant Lambda, M", max(err_gd, err_mom) < 1e-12,
-          thesis="(4.2)-(4.4) are special cases of (4.13), (4.15)-(4.16)",
-          ours=f"max diff over 20 steps {max(err_gd, err_mom):.1e}; solver vs GD step {err_solver:.1e}")
+run.claim("GD and momentum are DCOG and DCOM at constant Lambda, M (to 1e-12)", max(err_gd, err_mom) < 1e-12,
+          kind="math", thesis="(4.2)-(4.4) are special cases of (4.13), (4.15)-(4.16)",
+          ours=f"max diff over 20 steps {max(err_gd, err_mom):.1e} (iterates of size ~1; tolerance 1e-12); "
+               f"solver vs GD step {err_solver:.1e} (reported)")
 
 # %% [markdown]
 # ## 2. Solving the programs with cvxpylayers
@@ -189,19 +186,23 @@ for kind, builder in (("gradient", dco_gradient_problem), ("general_descent", dc
           f"rewritten form is DPP: {builder(4)[0].is_dpp()}")
 
 # %% [markdown]
-# **The solver tolerance.** SCS is a first-order conic solver; at its default tolerance the layer's solution is
-# about $10^{-4}$ away from the closed form, which is larger than many of the meta-gradient's entries. Tightening
-# SCS to `eps = 1e-9` (the library's default for these layers) makes them agree to about $10^{-9}$ in value. The
-# gradient with respect to $\phi$ goes through diffcp's iterative adjoint solve and agrees to about $10^{-7}$.
+# **The solver tolerance.** SCS is a first-order conic solver: at its default tolerance the layer's solution is
+# only near the closed form, and the difference can exceed many of the meta-gradient's entries. The library's
+# layers therefore tighten SCS to `eps = 1e-9`. The gradient with respect to $\phi$ goes through diffcp's
+# iterative adjoint solve, which has its own tolerance, so we expect it to agree less closely than the value.
 # Below: the three rules at a random $\phi$, a batch of tasks, both tolerances; the relative error of
-# $\theta^{(t+1)}$ and of $\partial \langle w, \theta^{(t+1)}\rangle / \partial\phi$ for a random $w$.
+# $\theta^{(t+1)}$ and of $\partial \langle w, \theta^{(t+1)}\rangle / \partial\phi$ for a random $w$. The claim
+# asks for $10^{-5}$ at the tight tolerance, a tolerance well above what `eps = 1e-9` should give.
 
 # %%
-fidelity_rows, worst = backend_fidelity(cfg.fidelity_p, cfg.fidelity_tasks, gen(2))
+fidelity_rows, worst = backend_fidelity(cfg.fidelity_p, cfg.fidelity_tasks, run.generator_for(2))
 run.table(fidelity_rows, floatfmt=".1e")
 
 # %%
-run.claim("cvxpylayers = closed form to 1e-5 (value and meta-gradient)", worst < 1e-5,
+loose_v, loose_g, tight_v, tight_g = (max(r[k] for r in fidelity_rows) for k in list(fidelity_rows[0])[1:])
+print(f"largest relative differences: default tolerance {loose_v:.0e} (value), {loose_g:.0e} (meta-gradient); "
+      f"eps = 1e-9: {tight_v:.0e} (value), {tight_g:.0e} (meta-gradient)")
+run.claim("cvxpylayers = closed form to 1e-5 (value and meta-gradient)", worst < 1e-5, kind="math",
           thesis="the QPs are solved by CVXPY Layers; they have closed forms",
           ours=f"worst relative difference {worst:.1e} over DCOG, DCOGD, DCOM (p={cfg.fidelity_p}, "
                f"{cfg.fidelity_tasks} tasks)")
@@ -276,51 +277,79 @@ run.claim("cvxpylayers = closed form to 1e-5 (value and meta-gradient)", worst <
 # $\|G_i\|$, and no fixed $B$ reaches $l^*$.
 #
 # We check four things, each against an exact reference: (i) $l^{\mathrm{total}}(B^*) = l^*$; (ii) the bound at
-# every meta-step and $B^{(k)} \to B^*$ with $N = 10p$; (iii) with $N < p$ tasks the training loss still reaches
-# $l^*$ but a new task does not (the minimizer is not unique); (iv) with normalized gradients even the *best*
-# fixed $B$ (found exactly by a linear least-squares solve in $\mathrm{vec}(B)$) leaves a gap on new tasks.
+# every meta-step with $N = 10p$; (iii) with $N < p$ tasks the training loss falls towards $l^*$ while $B$ stays
+# away from $B^*$, so a new task is not solved (the minimizer is not unique); (iv) with normalized gradients even
+# the *best* fixed $B$ (found exactly by a linear least-squares solve in $\mathrm{vec}(B)$) leaves a gap on new
+# tasks. These are checks of mathematics, each up to a tolerance set by float64, not statements about training.
+#
+# **The float64 floor.** Meta-gradient descent cannot bring $B^{(k)}$ closer to $B^*$ than rounding allows: each
+# step adds an error of about $\epsilon\|B^*\|_F$ ($\epsilon$ the float64 machine epsilon), which the flattest
+# direction forgets only at the rate $\mu/L$, so the distance settles near $\epsilon \|B^*\|_F L/\mu$ while the bound
+# keeps falling. Below $(64\,\epsilon\|B^*\|_F L/\mu)^2$ a comparison of the squared distance with the bound would
+# test the arithmetic, not the theorem: we compare the bound at the meta-steps where it lies above that floor, and
+# at the others check only that the distance stays at the floor.
 
 # %%
 thm = theorem6_check(cfg.thm_n, cfg.thm_p, cfg.thm_tasks, cfg.thm_few_tasks, cfg.thm_target_tasks, cfg.thm_steps,
-                     generator=gen(3))
+                     generator=run.generator_for(3))
 big, few = thm.runs["N = 10p"], thm.runs["N < p"]
 exact_gap, l_star, norm_gap = thm.exact_gap, thm.l_star, thm.norm_gap
+few_fell = few.train_gap < 1e-3 * few.train_gap0  # the training gap falls by more than 1000x
+few_away = few.dist > 0.25 * few.dist0  # ... while B_K stays more than a quarter of ||B_0 - B*|| from B*
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"(i)   l_total(B*) - l* = 0 to 1e-9 relative:                {abs(exact_gap) < 1e-9 * l_star}")
-print(f"(ii)  bound holds at every meta-step (N = 10p):             {big.bound_ok}")
-print(f"      and ||B_K - B*||_F < 1e-6 after {cfg.thm_steps} steps:         {big.dist < 1e-6}")
-print(f"(iii) N < p: training gap < 1e-6: {few.train_gap < 1e-6};  new-task gap > 1: {few.target_gap > 1}")
-print(f"(iv)  normalized gradients, best fixed B: new-task gap > 1: {norm_gap > 1}")
+print(f"(i)   l_total(B*) - l* = 0 to 1e-9 relative:                      {abs(exact_gap) < 1e-9 * l_star}")
+print(f"(ii)  bound holds at every meta-step above the float64 floor:     {big.bound_ok}")
+print(f"(iii) N < p: training gap falls > 1e3x: {few_fell};  B_K stays > ||B_0 - B*|| / 4 from B*: {few_away}")
+print(f"(iv)  normalized gradients, best fixed B: new-task gap > 1:       {norm_gap > 1}")
 
-# %% mystnb={"image": {"alt": "Squared distance of the meta-learned DCOGD matrix to the optimal rule against meta-steps, log scale: with N = 10p tasks it falls in a straight line far below its dashed linear-convergence bound, while with N < p tasks it stays flat at a finite distance."}}
+# %% mystnb={"image": {"alt": "Squared distance of the meta-learned DCOGD matrix to the optimal rule against meta-steps, log scale, for N = 10p training tasks with its dashed linear-convergence bound (and a dotted float64 floor when the bound reaches it), and for N < p tasks, which have no bound."}}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 plot_theorem6(ax, thm.runs, f"Theorem 6 on (4.17): n={cfg.thm_n}, p={cfg.thm_p}")
 plt.show()
 
 # %%
-run.claim("Thm 6: B* = (X'X)^-1/2 gives l_total = l*", abs(exact_gap) < 1e-9 * l_star,
-          thesis="(4.21): l_total(B*) = l*", ours=f"l_total(B*) - l* = {exact_gap:.1e} (l* = {l_star:.2f})")
-run.claim("Thm 6: meta-GD converges linearly to B*", big.bound_ok and big.dist < 1e-6,
-          thesis="linear rate, ||B_k - B*||^2 <= O((1 - eps)^k), when the Z_i span R^p",
-          ours=f"bound held at all {cfg.thm_steps} steps (mu/L = {big.mu_over_L:.1e})"
-               f"; ||B_K - B*|| = {big.dist:.1e}; new-task gap {big.target_gap:.1e}")
-run.claim("Thm 6: without the span condition a new task is not solved", few.train_gap < 1e-6 and
-          few.target_gap > 1, thesis="needs {Z_i} to span R^p (N >= p)",
-          ours=f"N={cfg.thm_few_tasks} < p: train gap {few.train_gap:.1e}, new-task gap {few.target_gap:.1f}")
-run.claim("Thm 6 does not cover normalized gradients", norm_gap > 1,
-          thesis="(not discussed; the experiments normalize)",
-          ours=f"best fixed B for normalized gradients: new-task gap {norm_gap:.1f}")
+eps64, K, n_c = np.finfo(float).eps, cfg.thm_steps, big.n_compared
+run.claim("Thm 6: B* = (X'X)^-1/2 gives l_total = l* (to 1e-9 relative)", abs(exact_gap) < 1e-9 * l_star,
+          kind="math", thesis="(4.21): l_total(B*) = l*",
+          ours=f"l_total(B*) - l* = {exact_gap:.1e} (l* = {l_star:.2f}; float64 resolves ~{64 * eps64 * l_star:.0e})")
+floor_text = (f"; at the other {K - n_c} the bound is below the float64 floor ({np.sqrt(big.floor):.0e} in "
+              f"distance) and the distance left the floor at {big.n_off_floor}" if n_c < K else "")
+run.claim("Thm 6: meta-GD converges linearly to B* (bound at every meta-step above the float64 floor)",
+          big.bound_ok, kind="math",
+          thesis="linear rate, ||B_k - B*||^2 <= (1 - mu/L)^k ||B_0 - B*||^2, when the Z_i span R^p",
+          ours=f"bound compared at {n_c} of {K} meta-steps, exceeded at {big.n_exceeded}{floor_text}; "
+               f"mu/L = {big.mu_over_L:.1e}; ||B_K - B*|| = {big.dist:.1e}; new-task gap {big.target_gap:.1e}")
+run.claim("Thm 6 without the span condition: l_total - l* falls > 1e3x, B_K stays > ||B_0 - B*||/4 from B*",
+          few_fell and few_away, kind="math", thesis="needs {Z_i} to span R^p (N >= p)",
+          ours=f"N = {cfg.thm_few_tasks} < p = {cfg.thm_p}: training gap {few.train_gap0:.1e} -> {few.train_gap:.1e}; "
+               f"||B_K - B*|| / ||B_0 - B*|| = {few.dist / few.dist0:.2f}; "
+               f"new-task gap {few.target_gap0:.1e} -> {few.target_gap:.1e}")
+run.claim("Thm 6 does not cover normalized gradients: the best fixed B leaves a new-task gap > 1", norm_gap > 1,
+          kind="math", thesis="(not discussed; the experiments normalize)",
+          ours=f"best fixed B for normalized gradients: new-task gap {norm_gap:.1f} (l* = {l_star:.1f})")
 _ = run.metric("theorem6/target_gap_normalized", norm_gap)
 
+# %%
+held_txt = (f"stays below the bound at all {n_c} meta-steps where float64 can tell them apart" if big.n_exceeded == 0
+            else f"exceeds the bound at {big.n_exceeded} of the {n_c} meta-steps where float64 can tell them apart")
+display(Markdown(
+    f"In this run the squared distance {held_txt}"
+    + (f" (from step {n_c + 1} on the bound is below the floor, and the distance "
+       + ("stays below it" if big.n_off_floor == 0 else f"rises above it at {big.n_off_floor} steps")
+       + f", ending at {big.dist:.0e})" if n_c < K else "")
+    + f". With $N < p$ the training gap fell from {few.train_gap0:.1e} to {few.train_gap:.1e}, while $B$ ended "
+    f"at {few.dist / few.dist0:.2f} of its initial distance from $B^*$ and the one-step gap on new tasks went "
+    f"from {few.target_gap0:.1e} to {few.target_gap:.1e}."))
+
 # %% [markdown]
-# The distance stays below the bound at every step, and falls about twice as fast on the log scale: the bound
-# contracts the *squared* distance by $1-\mu/L$ per step, while gradient descent on a quadratic contracts the
-# distance itself by that factor. With $N < p$ the training loss reaches $l^*$ while
-# $B$ stays at a finite distance from $B^*$, because every matrix that agrees with $B^*$ on the span of the $G_i$
-# is a minimizer too. The theorem is clean, but it describes a setting the experiments leave: they normalize
-# gradients, use RMSProp instead of gradient descent as MetaOpt, and draw a new design $X$ for every task.
+# The bound is loose by design: it contracts the *squared* distance by $1-\mu/L$ per step, while gradient descent
+# on a quadratic contracts the distance itself by at least that factor, so the measured curve can fall up to twice
+# as fast on the log scale. With $N < p$ every matrix that agrees with $B^*$ on the span of the $G_i$ is a
+# minimizer too, so meta-training can only fix $B$ on that span and leaves the rest where $B_0$ put it. The theorem
+# is clean, but it describes a setting the experiments leave: they normalize gradients, use RMSProp instead of
+# gradient descent as MetaOpt, and draw a new design $X$ for every task.
 #
 # ## 5. Experiments: DCO against tuned baselines
 #
@@ -336,17 +365,21 @@ _ = run.metric("theorem6/target_gap_normalized", norm_gap)
 #
 # Tasks (4.22): $\min_{\theta \in \mathbb R^{100}} \|X\theta - y\|^2$ with a fresh $X \in \mathbb R^{100\times 100}$
 # and $y$ of standard normal entries per task; $l_i^{\mathrm{val}} = l_i$; 100 meta-training tasks, $M = 20$,
-# 100 held-out tasks followed for 30 steps.
+# 100 held-out tasks followed for 30 steps. At `book` scale the whole comparison (fresh meta-training, tuning and
+# held-out tasks) is repeated for three experiment seeds; the thesis does not say how many it used. The claim, fixed
+# before the chapter was run on fresh seeds: at the *worst* of the three seeds, persistent DCOM's held-out loss
+# after 30 steps is below 0.8 times the best tuned baseline's. 0.8 asks for a clear win (the line that the verdicts
+# at the end of the chapter also use) and leaves a margin over the ratios that the development seeds gave.
 
 # %%
 ls_rules = dco_rules(lam0=cfg.lam0, b0=cfg.b0, m0=cfg.m0, backend=cfg.backend)
 ls_counts = (cfg.ls_train_tasks, cfg.ls_tune_tasks, cfg.ls_eval_tasks)
 ls_results = []
-for s in cfg.ls_seeds:
-    draw = partial(least_squares_tasks, p=cfg.ls_p, n=cfg.ls_n, generator=gen(100 + s), device=dev)
+for i in range(cfg.ls_n_seeds):
+    draw = partial(least_squares_tasks, p=cfg.ls_p, n=cfg.ls_n, generator=run.generator_for(100 + i), device=dev)
     ls_results.append(compare_on_family(draw, ls_counts, ls_rules, cfg.ls_lrs, cfg.ls_epochs, cfg.eval_steps))
 
-# %% mystnb={"image": {"alt": "Mean loss on held-out least-squares tasks, log scale, over 30 inner steps for six DCO rules (solid) and tuned SGD, Adam and RMSProp (dashed). Persistent DCOM (brown) keeps falling and ends lowest, below every tuned baseline; the other DCO rules level off or zigzag at or above the baselines, and reset DCOGD climbs above its starting loss."}, "figure": {"caption": "Least squares (p = 100), first seed: held-out loss of the meta-trained DCO rules, with and without carrying the task state across meta-epochs, against SGD, Adam and RMSProp with tuned learning rates.", "name": "fig-dco-least-squares"}}
+# %% mystnb={"image": {"alt": "Mean loss on held-out least-squares tasks, log scale, over 30 inner steps for six DCO rules (solid; persistent ones bold) and tuned SGD, Adam and RMSProp (dashed); the table and the text below say which ends lowest in this run."}, "figure": {"caption": "Least squares (p = 100), first seed: held-out loss of the meta-trained DCO rules, with and without carrying the task state across meta-epochs, against SGD, Adam and RMSProp with tuned learning rates.", "name": "fig-dco-least-squares"}}
 fig, ax = plt.subplots(figsize=(7, 4.2))
 plot_curves(ax, ls_results[0].curves, f"least squares, p = {cfg.ls_p}: {cfg.ls_eval_tasks} held-out tasks",
             "mean loss $\\|X\\theta - y\\|^2$")
@@ -364,23 +397,32 @@ run.table([{"method": k, "step-30 loss, mean over seeds": float(np.mean(v)),
             "per seed": ", ".join(f"{x:.2f}" for x in v)} for k, v in ls_final.items()], floatfmt=".2f")
 
 # %%
-base_keys = list(BASELINES)
-ratios = [ls_final["DCOM (persistent)"][i] / min(ls_final[b][i] for b in base_keys) for i in range(len(cfg.ls_seeds))]
-best_base = [min(base_keys, key=lambda b, i=i: ls_final[b][i]) for i in range(len(cfg.ls_seeds))]
+base_keys, k = list(BASELINES), cfg.ls_n_seeds
+best = [min(ls_final[b][i] for b in base_keys) for i in range(k)]
+best_base = [min(base_keys, key=lambda b, i=i: ls_final[b][i]) for i in range(k)]
+rule_ratios = {m: [v[i] / best[i] for i in range(k)] for m, v in ls_final.items() if m.startswith("DCO")}
+ratios = rule_ratios["DCOM (persistent)"]
 run.metric("ls/dcom_persistent_step30", ls_final["DCOM (persistent)"][0])
-run.metric("ls/best_baseline_step30", min(ls_final[b][0] for b in base_keys))
-run.claim("LS: persistent DCOM beats every tuned baseline (< 0.8x)", max(ratios) < 0.8,
-          thesis="'DCO optimizers exhibit substantially faster convergence' (Fig. 4.1; no numbers printed)",
-          ours="step-30 loss / best tuned baseline: " + ", ".join(
-              f"{r:.2f} (vs {b})" for r, b in zip(ratios, best_base)) + f" over {len(ratios)} seed(s)",
-          value=max(ratios), min_scale="book")
+run.metric("ls/best_baseline_step30", best[0])
+ls_win = run.claim(
+    f"worst of {k} seed{'s' * (k > 1)}: persistent DCOM's step-30 LS loss < 0.8x the best tuned baseline",
+    max(ratios) < 0.8, kind="empirical", value=max(ratios), min_scale="book",
+    thesis="'DCO optimizers exhibit substantially faster convergence' (Fig. 4.1; no numbers printed)",
+    ours="step-30 loss / best tuned baseline: " + ", ".join(f"{r:.2f} (vs {b})" for r, b in zip(ratios, best_base)))
+others = [m for m, r in rule_ratios.items() if max(r) < 0.8 and m != "DCOM (persistent)"]
+display(Markdown(("Persistent DCOM wins at every seed, as claimed" if ls_win else
+                  f"Persistent DCOM does **not** win at every seed of this run (worst ratio {max(ratios):.2f})")
+                 + f". Other DCO variants below 0.8x the best baseline at every seed: {', '.join(others) or 'none'}."))
+run.table([{"DCO rule": m, "worst seed": max(r), "median over seeds": float(np.median(r)),
+            "per seed": ", ".join(f"{x:.2f}" for x in r)} for m, r in rule_ratios.items()], floatfmt=".2f")
 
 # %% [markdown]
-# Persistent DCOM wins clearly ({numref}`Figure %s <fig-dco-least-squares>`). It has learned, per weight, a step
-# length and an averaging constant, on
-# trajectories that reach deep into the 30-step horizon it is evaluated on. The other five DCO variants do not win.
-# Section 6 explains why; the short version is that the printed protocol (reset, $T = 1$) trains each rule for the
-# *first* step from $\theta = 0$ only, and that DCOGD's $10^4$ free entries have nothing to learn here.
+# The table gives each DCO rule's step-30 loss over the best tuned baseline's, seed by seed
+# ({numref}`Figure %s <fig-dco-least-squares>` shows the first seed). Persistent DCOM learns, per weight, a step
+# length and an averaging constant, on trajectories that reach deep into the 30-step horizon it is evaluated on.
+# Section 6 explains what handicaps the other variants; the short version is that the printed protocol (reset,
+# $T = 1$) trains each rule for the *first* step from $\theta = 0$ only, and that DCOGD's $10^4$ free entries have
+# nothing to learn here.
 #
 # ### System identification (Figure 4.2) and smooth interpolation (Figure 4.3)
 #
@@ -389,15 +431,17 @@ run.claim("LS: persistent DCOM beats every tuned baseline (< 0.8x)", max(ratios)
 # defines its second argument as a standard deviation), fitted by a 1-5-5-1 tanh network ($p = 46$) on 500 points
 # and validated by MSE on 100. Interpolation tasks (4.24): $g(x) = a\cos(bx)e^{-c|x|}$ with $a, b, c \sim
 # \mathcal U(0,1)$ on $x \sim \mathcal U(-5, 5)$ (the thesis gives no range), fitted by a 1-10-10-1 network
-# ($p = 141$). We report both on 100 held-out tasks (the thesis averages interpolation over 10).
+# ($p = 141$). We report both on 100 held-out tasks (the thesis averages interpolation over 10), for one experiment
+# seed per family, and assert nothing about them: the digest's prototype found the outcome sensitive to choices the
+# thesis does not state (below).
 
-# %% mystnb={"image": {"alt": "Two panels of mean validation MSE (log scale) over 30 inner steps, for Beverton-Holt system identification (left) and smooth interpolation (right), with six DCO rules (solid) and three tuned baselines (dashed). No DCO rule is clearly below the best baseline: tuned RMSProp ends lowest on the left, persistent DCOM slightly ahead on the right, where both DCOGD rules climb."}}
+# %% mystnb={"image": {"alt": "Two panels of mean validation MSE (log scale) over 30 inner steps, for Beverton-Holt system identification (left) and smooth interpolation (right), with six DCO rules (solid) and three tuned baselines (dashed); the tables below say which ends lowest in this run."}}
 net_rules = dco_rules(lam0=cfg.net_lam0, b0=cfg.net_b0, m0=cfg.m0, backend=cfg.backend)
 net_counts = (cfg.net_train_tasks, cfg.net_tune_tasks, cfg.net_eval_tasks)
 net_results = {}
 for label, family, off in (("system identification (Beverton-Holt)", beverton_holt_tasks, 200),
                            ("smooth interpolation", interpolation_tasks, 300)):
-    g = gen(off)
+    g = run.generator_for(off)
     draw = partial(family, n_train=cfg.net_train_points, n_val=cfg.net_val_points, generator=g, device=dev)
     net_results[label] = compare_on_family(draw, net_counts, net_rules, cfg.net_lrs, cfg.net_epochs,
                                            cfg.eval_steps, init_generator=g)
@@ -414,16 +458,22 @@ for lab, fin in net_final.items():
     key = "sysid" if lab.startswith("system") else "interp"
     run.metric(f"{key}/dcom_persistent_step30", fin["DCOM (persistent)"][0])
     run.metric(f"{key}/best_baseline_step30", min(fin[b][0] for b in base_keys))
-run.table(network_rows(net_results), floatfmt=".4f")
+display(run.table(network_rows(net_results), floatfmt=".4f"))
+net_summary = network_summary(net_results)
+net_wins = [row["task"] for row in net_summary if row["verdict"].endswith("(wins)")]
+display(Markdown("The thesis's claim for the network tasks (\"the DCO optimizers continue to outperform "
+                 "baselines\") " + (f"holds in this run on: {', '.join(net_wins)}" if net_wins else
+                                     "does not carry over to this run: no DCO rule ends below 0.8x the best tuned "
+                                     "baseline on either family") + "."))
+run.table(net_summary)
 
 # %% [markdown]
-# On the network tasks the thesis's claim ("the DCO optimizers continue to outperform baselines") does not carry
-# over to our reproduction. The best DCO rule, again persistent DCOM, lands within about a third of the best tuned
-# baseline (at book scale: behind tuned RMSProp on system identification, slightly ahead on interpolation), not
-# clearly below it. Meta-training does help DCOM against its own starting point $\phi_0$ (compare the last rows),
-# while DCOGD ends worse than its own starting point. These
-# numbers are sensitive to choices the thesis does not state (the initial step, reset or persistent, the network's
-# activation and initialization, the x range), so we show them and assert nothing about them.
+# The first table gives every method's held-out MSE after 30 steps, and every rule at its starting point
+# $\phi_0$ (the last rows); the second puts each family's best DCO rule against the best tuned baseline (the same
+# 0.8x line as the least-squares claim) and each persistent rule against itself at $\phi_0$: a ratio below 1 means
+# that meta-training helped the rule, above 1 that it made it worse. These numbers come from one seed and are
+# sensitive to choices the thesis does not state (the initial step, reset or persistent, the network's activation
+# and initialization, the x range), so we show them and assert nothing about them.
 #
 # ## 6. Pitfalls
 #
@@ -433,9 +483,9 @@ run.table(network_rows(net_results), floatfmt=".4f")
 # rotated (non-diagonal) Hessian shows it: random targets, unnormalized gradients, RMSProp on $B$ from a safe
 # gradient step $B_0 = I / (2\lambda_{\max})$.
 
-# %% mystnb={"image": {"alt": "Two panels against meta-steps, log scale: left, the held-out loss after one step of the learned rule, which after an early spike settles below its start; right, the spectral radius of the repeated step, which keeps spiking above the dashed stability line at 1 throughout meta-training."}}
+# %% mystnb={"image": {"alt": "Two panels against meta-steps, log scale: left, the held-out loss after one step of the learned rule; right, the spectral radius of the repeated step, with a dashed stability line at 1. The text below the figure counts the meta-steps that improve the one-step loss while the radius is above 1.1."}}
 pit = one_step_horizon_pitfall(cfg.pit_n, cfg.pit_p, cfg.pit_kappa, cfg.pit_tasks, cfg.pit_meta_lr, cfg.pit_steps,
-                               generator=gen(400))
+                               generator=run.generator_for(400))
 RHO_BAD = 1.1  # 1.1^30 = 17: the error along that eigenvector grows 17-fold over a 30-step run
 unstable = pit.unstable(RHO_BAD)
 worst_k = int(np.argmax(np.where(unstable, pit.radius, 0)))
@@ -443,16 +493,20 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
 plot_horizon_pitfall(ax1, ax2, pit)
 plt.tight_layout()
 plt.show()
-print(f"meta-steps whose one-step loss beats the start ({pit.one_step[0]:.1f}) but whose repeated step blows up "
-      f"(radius > {RHO_BAD}): {int(unstable.sum())} of {cfg.pit_steps}; largest radius among them "
-      f"{pit.radius[worst_k]:.2f} (one-step loss {pit.one_step[worst_k]:.1f}; optimum {pit.l_star:.1f})")
+n_bad, last = int(unstable.sum()), pit.radius[-1]
+display(Markdown(
+    (f"{n_bad} of the {cfg.pit_steps} meta-steps are rules that the $T = 1$ objective rates better than the start "
+     f"({pit.one_step[0]:.1f}) and whose repeated step blows up (radius > {RHO_BAD}); the largest radius among them "
+     f"is {pit.radius[worst_k]:.2f}, at a one-step loss of {pit.one_step[worst_k]:.1f} (optimum {pit.l_star:.1f})."
+     if n_bad else f"In this run no meta-step combined a one-step loss below the start with a radius above {RHO_BAD}: "
+     "the pitfall did not show at this seed.")
+    + f" Meta-training ends at a one-step loss of {pit.one_step[-1]:.1f} and a radius of {last:.2f}, a rule that "
+    + ("diverges when repeated." if last > 1 else "happens to converge when repeated.")))
 
 # %% [markdown]
-# After a first overshoot the one-step loss settles below its starting value, while the spectral radius keeps
-# spiking above 1. Every meta-step counted above is a rule that the $T = 1$ objective rates as an improvement and
-# that blows up when applied 30 times (a radius $\rho$ multiplies the error along its eigenvector by $\rho$ per
-# step, so $\rho = 1.1$ means a factor 17 over 30 steps). Whether meta-training happens to stop at such a point
-# is luck. RMSProp makes the excursions likely, because it moves every entry of $B$ by roughly its
+# Every meta-step counted above is a rule that the $T = 1$ objective rates as an improvement and that blows up when
+# applied 30 times (a radius $\rho$ multiplies the error along its eigenvector by $\rho$ per step, so $\rho = 1.1$
+# means a factor 17 over 30 steps). Whether meta-training happens to stop at such a point is luck. RMSProp makes the excursions likely, because it moves every entry of $B$ by roughly its
 # learning rate whatever that entry's curvature, and $X^\top X$ amplifies an error along its stiff directions by up
 # to $10^3$. Remark 13's advice, a horizon that grows with the difficulty of the landscape, is the remedy; $T = 1$,
 # which all the thesis's experiments use, is the setting where it matters most.
@@ -461,15 +515,25 @@ print(f"meta-steps whose one-step loss beats the start ({pit.one_step[0]:.1f}) b
 # task distribution is invariant under rotations of $\theta$: if $B$ is a good rule, so is $QBQ^\top$ for every
 # orthogonal $Q$, and averaging over $Q$ shows that the best *fixed* rule is a multiple of the identity, plain
 # gradient descent. Everything DCOGD's $10^4$ entries can learn beyond one step size is fitted to the 100 training
-# tasks. The reset runs show it (the line printed under the least-squares table): the one-step loss DCOGD was
-# trained on is far lower on its own 100 tasks than on new ones, and its held-out curves are the worst of the
-# chapter. DCOG (per-weight step sizes) is in the same position, since no coordinate is special either.
+# tasks. The reset runs test it: if DCOGD has fitted its training tasks, the one-step loss it was trained on is
+# lower on its own 100 tasks than on new ones. DCOG (per-weight step sizes) is in the same position, since no
+# coordinate is special either.
+
+# %%
+ls_mean = {m: float(np.mean(v)) for m, v in ls_final.items()}
+rank = sorted(ls_mean, key=ls_mean.get, reverse=True).index("DCOGD (reset)") + 1
+display(Markdown(f"In this run DCOGD (reset)'s one-step loss is {gd_train_1:.1f} on its own training tasks and "
+                 f"{gd_held_1:.1f} on new ones ({gd_held_1 / gd_train_1:.1f}x); its step-30 held-out loss, "
+                 f"{ls_mean['DCOGD (reset)']:.1f} (mean over seeds), ranks {rank} of the {len(ls_mean)} methods "
+                 "counted from the worst."))
+
+# %% [markdown]
 #
 # **Reset versus persistent.** With reset and $T = 1$, every meta-step scores the first step from $\theta = 0$ only,
 # so the rules learn an excellent first step and nothing about steps 2 to 30. For DCOM it is worse: with
 # $S^{(1)} = 0$ the first step is $-M\odot \hat G/\Lambda^2$, so only the ratio $M/\Lambda^2$ is identified and the
 # averaging constant is never trained as an average. Carrying $\theta$ and $S$ across meta-epochs trains the rule
-# on the whole trajectory, which is why persistent DCOM is the one rule that wins in Section 5.
+# on the whole trajectory, which is why we expect persistent DCOM to be the strongest rule in Section 5.
 #
 # ## 7. What the convex-program path costs
 #
@@ -478,7 +542,7 @@ print(f"meta-steps whose one-step loss beats the start ({pit.one_step[0]:.1f}) b
 # meta-step of DCOM with $T = 1$ at the least-squares size $p = 100$, both backends, repeats interleaved.
 
 # %%
-g = gen(500)
+g = run.generator_for(500)
 cost_tasks = least_squares_tasks(cfg.cost_tasks, p=cfg.cost_p, n=cfg.cost_p, generator=g, device=dev)
 secs = meta_step_seconds({"closed form": DCOMomentum(cfg.cost_p, backend="closed_form"),
                           "cvxpylayers": DCOMomentum(cfg.cost_p, backend="cvxpylayers")},
@@ -488,9 +552,10 @@ print(f"one meta-step, DCOM, p = {cfg.cost_p}, {cfg.cost_tasks} tasks: closed fo
       f"cvxpylayers {1e3 * med['cvxpylayers']:.0f} ms, ratio {med['cvxpylayers'] / med['closed form']:.0f}x")
 
 # %% [markdown]
-# The convex-program path is more than an order of magnitude slower per meta-step: the layer canonicalizes,
-# solves and differentiates one conic program per task, where the closed form is a few elementwise tensor
-# operations (which also run on a GPU; diffcp does not). The program buys generality (constraints, non-quadratic
+# The ratio above is wall-clock time on the machine that ran this page, measured and never asserted: it depends on
+# the machine, its load and the number of tasks. Where it comes from does not: the layer canonicalizes, solves and
+# differentiates one conic program per task, where the closed form is a few elementwise tensor operations (which
+# also run on a GPU; diffcp does not). The program buys generality (constraints, non-quadratic
 # objectives), but for the unconstrained QPs of this chapter it is the same function computed slowly.
 # {doc}`../04-scq/scq` runs into the same cost with a constrained program and also trains without the conic
 # solver, but its cheaper substitute (a ridge solve and a simplex projection) is a relaxation, not the same
@@ -501,29 +566,41 @@ print(f"one meta-step, DCOM, p = {cfg.cost_p}, {cfg.cost_tasks} tasks: closed fo
 #
 # The thesis's three experimental claims, against this run's held-out numbers (least squares: mean over the seeds
 # above; network tasks: one seed). "Best baseline" is the best of SGD, Adam and RMSProp, each with its tuned
-# learning rate.
+# learning rate; a DCO rule "wins" below 0.8x, is "about even" below 1.1x, and "loses" above.
 
 # %%
-run.table(verdict_rows(ls_final, net_final))
+verdicts = verdict_rows(ls_final, net_final)
+wins = [f"{v['DCO rule']} on {v['task']}" for v in verdicts if v["verdict"].endswith("(wins)")]
+n_lose = sum(v["verdict"].endswith("(loses)") for v in verdicts)
+display(Markdown(f"Wins in this run: {', '.join(wins) or 'none'}. All {len(verdicts)} comparisons of a DCO rule "
+                 f"with the best tuned baseline: {len(wins)} win, {len(verdicts) - len(wins) - n_lose} about even, "
+                 f"{n_lose} lose."))
+run.table(verdicts)
 
 # %% [markdown]
-# Only persistent DCOM wins, and only on least squares. This agrees with an independent CPU prototype described in
-# the course's digest of the thesis (persistent DCOM at about 0.62x the best tuned baseline on least squares over
-# four data seeds; DCOG and DCOGD losing; tuned RMSProp or Adam ahead on the network tasks). Two caveats on our
-# side: our baselines are tuned on separate tasks with a quarter-decade grid, and the thesis's unstated choices
-# (initial constants, reset or persistent, network details) are ours.
+# The course's digest of the thesis describes an independent CPU prototype with the same questions and found
+# persistent DCOM the only DCO rule ahead of the tuned baselines on least squares, DCOG and DCOGD behind, and tuned
+# RMSProp or Adam ahead on the network tasks; compare the table above. Two caveats on our side: our baselines are
+# tuned on separate tasks with a quarter-decade grid, and the thesis's unstated choices (initial constants, reset
+# or persistent, network details) are ours.
 #
 # ## At the thesis's scale
 #
-# `SCALE = "full"` runs the same cells with `backend="cvxpylayers"`, five seeds and the thesis's task counts
-# (100 meta-training tasks, $M = 20$, $T = 1$, RMSProp defaults, 30 evaluation steps). The thesis reports these
+# `SCALE = "full"` runs the same cells with `backend="cvxpylayers"`, five least-squares seeds (derived from `SEED`
+# like every other draw) and the thesis's task counts (100 meta-training tasks, $M = 20$, $T = 1$, RMSProp
+# defaults, 30 evaluation steps). The `book` scale departs from that protocol in three ways, all stated above: the
+# closed form instead of cvxpylayers (the same function, Section 2), three least-squares seeds, and 100 held-out
+# interpolation tasks where the thesis used 10. The thesis reports these
 # experiments only as curves in Figures 4.1-4.3, whose images are not in the text we work from, so there are no
 # printed numbers to compare against; its claims are qualitative: DCO "substantially faster" on least squares and
 # better than the baselines on the two network tasks.
 #
 # ## Claims
 #
-# Every asserted row held when this page was built; the least-squares row needs the book scale's seeds.
+# The table separates empirical claims, about training outcomes with their criterion over seeds in their name, from
+# checks of the mathematics, identities and theorems checked up to a stated tolerance. An asserted row that fails
+# stops the run, so on a built page every asserted row held; the least-squares row is asserted from the `book`
+# scale on, where it has three seeds.
 
 # %%
 run.claims_table()

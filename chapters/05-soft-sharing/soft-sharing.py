@@ -48,12 +48,19 @@ DEVICE = "auto"
 # scikit-learn's 8x8 digits at `smoke` and `book` scale, CIFAR-10 with its random crops and flips at `full`. The
 # experiment drivers live in `effcourse.soft_sharing.experiments` (imported as `ex`), the plots in
 # `effcourse.soft_sharing.figures`; this notebook calls them and reads their results.
+#
+# Every random stream comes from `SEED`. `run.seeds(n, offset)` hands out the experiment seeds
+# $1000 \cdot \text{SEED} + \text{offset} + i$: the digits runs use offset 0 (the regularized runs of Section 5
+# start from the same weights as the unregularized ones of the same seed), the shortest-path models offset 100, and
+# the shortest-path data and the small numerical checks their own offsets. Another `SEED` is an independent
+# replicate of the whole chapter. Only the data split stays fixed, as the thesis's CIFAR train/test split does.
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown, display
 
 from effcourse import Run
 from effcourse.core.data import augmentation, dataset
@@ -76,10 +83,11 @@ from effcourse.soft_sharing import (
 from effcourse.soft_sharing import experiments as ex
 
 run = Run("05-soft-sharing", scale=SCALE, seed=SEED, device=DEVICE)
-cfg = run.cfg
-dev = run.device
+cfg, dev = run.cfg, run.device
 data = dataset(cfg.dataset, normalize="standard", device=dev)
 augment = augmentation(cfg.dataset)
+# digits (sweep and fold), digits with the recurrence regularizer, shortest paths
+seeds, reg_seeds, path_seeds = run.seeds(cfg.n_seeds), run.seeds(cfg.reg_n_seeds), run.seeds(cfg.path_n_seeds, 100)
 run
 
 # %% [markdown]
@@ -125,7 +133,7 @@ run
 
 # %%
 # NBVAL_CHECK_OUTPUT
-gen = torch.Generator().manual_seed(0)
+gen = run.generator_for(900)
 bank = TemplateBank(4, (8, 8, 3, 3), dtype=torch.float64)
 layer = SConv2d(bank, stride=1, padding=1)
 x = torch.randn(2, 8, 10, 10, generator=gen, dtype=torch.float64)
@@ -182,7 +190,7 @@ print("SWRN 28-10 (k = 6) has", counts["SWRN 28-10"] - counts["WRN 28-10"],
 print(f"CIFAR-10: WRN 28-10 4.00 % -> SWRN 28-10 3.74 %: {(4.00 - 3.74) / 4.00:.2%} lower relative error (text: 6.5 %)")
 print(f"CIFAR-100: 19.25 % -> 18.78 %: {(19.25 - 18.78) / 19.25:.2%} lower relative error (text: 2.5 %)")
 run.claim("SWRN parameter counts match Tables 3.1/3.3", all(r["truncated ours == thesis"] for r in param_rows),
-          thesis="12, 17.1, 36.4, 33.5, 71.4, 55, 118, 2.7, 6.1 M", ours="all 10 rows equal after truncation")
+          kind="math", thesis="12, 17.1, 36.4, 33.5, 71.4, 55, 118, 2.7, 6.1 M", ours="all 10 rows equal after truncation")
 
 # %% [markdown]
 # ## 3. The layer similarity matrix and Proposition 3.1
@@ -227,15 +235,17 @@ groups_ex = group_layers(S_ex, 0.99)
 onehot_ex, B_ex = least_squares_rounding(alpha_ex, groups_ex)
 print("groups:", program_order(groups_ex), " alpha' =\n", onehot_ex.int().numpy())
 print("B (eq. 3.18) =\n", np.array2string(B_ex.numpy(), precision=2, suppress_small=True))
-T_ex = torch.randn(4, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+T_ex = torch.randn(4, 50, generator=run.generator_for(901), dtype=torch.float64)
 naive_w = (B_ex @ T_ex)[groups_ex]
 exact_w = alpha_ex.T @ T_ex
 print("per-layer relative weight error of the least-squares rounding:",
       np.round(((naive_w - exact_w).norm(dim=1) / exact_w.norm(dim=1)).numpy(), 3))
-B_rand = torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+B_rand = torch.randn(4, 4, generator=run.generator_for(902), dtype=torch.float64)
 a2, t2 = reparameterize(alpha_ex, T_ex, B_rand)
-print("Proposition 3.1 with a random invertible B: max |a'^T T' - a^T T| < 1e-12:",
-      bool((a2.T @ t2 - exact_w).abs().max() < 1e-12))
+# rounding floor: 64 eps x cond(B) x the size of the weights (a random B can be badly conditioned)
+floor = 64 * torch.finfo(torch.float64).eps * float(torch.linalg.cond(B_rand)) * float(exact_w.abs().max())
+print("Proposition 3.1 with a random invertible B: max |a'^T T' - a^T T| <= 64 eps cond(B) max|W|:",
+      bool((a2.T @ t2 - exact_w).abs().max() <= max(floor, 1e-12)))
 
 # %% [markdown]
 # :::{admonition} Two corrections to eqs. 3.16 and 3.18
@@ -270,16 +280,19 @@ print("Proposition 3.1 with a random invertible B: max |a'^T T' - a^T T| < 1e-12
 # trains WRN 28-10 and SWRN 28-10-$k$ on CIFAR-10.
 
 # %%
-models, acc = ex.template_sweep(cfg, data, augment, dev)
-s0 = cfg.seeds[0]
+models, acc = ex.template_sweep(cfg, data, seeds, augment, dev)
+s0 = seeds[0]
 variants = [None] + cfg.sweep_ks
 lsms = {k: ex.group_lsm(models[k, s0]) for k in variants}
+lsm0 = ex.initial_lsms(cfg, variants, s0, data.num_classes)  # the same models before training
 stack = {k: ex.stack_parameters(models[k, s0]) for k in variants}
-mean_acc = {k: np.mean([acc[k, s] for s in cfg.seeds if (k, s) in acc]) for k in variants}
+med_acc = {k: float(np.median([acc[k, s] for s in seeds if (k, s) in acc])) for k in variants}
 for k in variants:
     run.metric(f"digits/lsm_offdiag/k={k}", mean_offdiagonal(lsms[k]))
-run.table(ex.sweep_rows(models, acc, cfg.seeds), fmt={"parameters": ",", "mean off-diagonal LSM": ".3f"},
-          caption="Soft sharing on digits: parameters, share of the unshared stack, accuracy, layer similarity")
+run.table(ex.sweep_rows(models, acc, seeds, initial=lsm0),
+          fmt={"parameters": ",", "mean off-diagonal LSM": ".3f", "at initialization": ".3f"},
+          caption="Soft sharing on digits: parameters, share of the unshared stack, accuracy, layer similarity "
+                  "after training and at initialization (first seed)")
 
 # %% mystnb={"image": {"alt": "Five grey-scale 8 by 8 layer similarity matrices, white for 1. Unshared layers are dark off the diagonal (nearly orthogonal); with 8 templates the matrix is still mostly dark, with 4 and 2 templates increasingly light, and with 1 template entirely white: every pair of layers is the same up to scale."}, "figure": {"caption": "Layer similarity matrices of the eight stacked layers of the digits network (first seed), unshared and with k = 8, 4, 2 and 1 templates: the fewer the templates, the more alike the layers.", "name": "fig-soft-sharing-lsm"}}
 fig = figures.plot_lsms({"unshared" if k is None else f"k = {k}": s for k, s in lsms.items()},
@@ -290,28 +303,47 @@ plt.show()
 # {numref}`Figure %s <fig-soft-sharing-lsm>` shows the LSMs of the 8 stacked layers. Without sharing, similarity is
 # $|\cos|$ between flattened weights (Fig. 3.2, left, does the same); with sharing, eq. 3.13 on the coefficients.
 #
-# Digits are easy, and every variant lands within a point or two of every other. That is the regime of the
-# thesis's SWRN 28-10-1 row: a network whose shared stack has a fraction of the parameters performs about as well
-# as the unshared one. Fewer templates also force the coefficients into a lower-dimensional space, so layers
-# become more alike: with $k = 1$ every pair has similarity exactly 1, and with $k = L = 8$ the coefficients can
-# stay as orthogonal as they started. The unshared network's layers are nearly orthogonal as flat vectors, as in
-# the thesis's Fig. 3.2. Our numbers cannot test the thesis's stronger result that sharing *improves* accuracy
-# (6.5 % lower relative error on CIFAR-10), because digits leave no room to improve.
+# Digits are easy, so the question is whether a shared stack with a fraction of the parameters stays close to the
+# unshared network: the regime of the thesis's SWRN 28-10-1 row. Our numbers cannot test the thesis's stronger
+# result that sharing *improves* accuracy (6.5 % lower relative error on CIFAR-10), because digits leave no room
+# to improve. The claims compare medians over the seeds, with a tolerance of 1.5 points (8 of the 540 test
+# images), fixed on development seeds before the fresh-seed test. Only $k = 2$ (a quarter of the stack) is
+# asserted. A single template costs more: in development its median gap to the unshared network came close to
+# the tolerance on some seeds, so its row is *reported*, with this run's gap, and not asserted. That goes against
+# the thesis's SWRN 28-10-1 row, where one template matched the unshared network.
+#
+# The ordering of the LSMs needs care. Fewer templates force the coefficients into a lower-dimensional space:
+# with $k = 1$ every pair of layers has similarity exactly 1, and with $k = L = 8$ the orthogonal initialization
+# starts from the identity. The column "at initialization" shows that the ordering by $k$ is already there before
+# any training; it is a property of the construction, not something training discovers. We therefore check the
+# two identities as mathematics and only *report* the ordering after training, next to its value at
+# initialization. The unshared network's layers are nearly orthogonal as flat vectors, as in the thesis's
+# Fig. 3.2.
 
 # %%
-base_acc = mean_acc[None]
-ok_acc = all(mean_acc[k] >= base_acc - 1.5 and stack[k] <= 0.30 * stack[None] for k in cfg.claim_ks)
-run.claim("one or two templates match the unshared net with <= 30% of its stack parameters", ok_acc,
-          thesis="SWRN 28-10-1: 4.01 % vs 4.00 % error with 1/3 of the parameters (Table 3.1)",
-          ours="; ".join(f"k={k}: {mean_acc[k]:.2f} % vs {base_acc:.2f} %, stack {stack[k] / stack[None]:.0%}"
-                         for k in cfg.claim_ks) + f" (mean of {len(cfg.seeds)} seeds)",
-          value=min(mean_acc[k] for k in cfg.claim_ks) - base_acc, min_scale="book")
-offd = [mean_offdiagonal(lsms[k]) for k in cfg.sweep_ks]  # sweep_ks runs from many templates to one
-run.claim("mean off-diagonal LSM decreases as k grows", all(a < b for a, b in zip(offd, offd[1:]))
-          and mean_offdiagonal(lsms[None]) < offd[0],
+base_acc = med_acc[None]
+for k in cfg.claim_ks:  # asserted for asserted_ks; the others are reported (see the text below)
+    run.claim(f"median over {len(seeds)} seeds: k = {k} templates stay within 1.5 points of the unshared net "
+              "with <= 30% of its stack parameters",
+              med_acc[k] >= base_acc - 1.5 and stack[k] <= 0.30 * stack[None], kind="empirical",
+              thesis="SWRN 28-10-1: 4.01 % vs 4.00 % error with 1/3 of the parameters (Table 3.1)",
+              ours=f"{med_acc[k]:.2f} % vs {base_acc:.2f} % (gap {med_acc[k] - base_acc:+.2f}), stack "
+                   f"{stack[k] / stack[None]:.0%} (medians of {len(seeds)} seeds)",
+              value=med_acc[k] - base_acc, min_scale="book", assert_claim=k in cfg.asserted_ks)
+k_max, tol32 = max(cfg.sweep_ks), 64 * torch.finfo(torch.float32).eps  # float32 rounding floor of a cosine
+err_one = float((lsms[1] - 1).abs().max()) if 1 in lsms else 0.0
+err_eye = float((lsm0[k_max] - torch.eye(len(lsm0[k_max]))).abs().max())
+run.claim(f"by construction: k = 1 gives an all-ones LSM, k = {k_max} = L starts at the identity",
+          max(err_one, err_eye) <= tol32, kind="math", thesis="fewer templates, more similar layers (Sec. 3.4.2)",
+          ours=f"max deviation {err_one:.1e} (k = 1, trained) and {err_eye:.1e} (k = {k_max}, initial); "
+               f"tolerance {tol32:.0e}")
+order = [None] + sorted(cfg.sweep_ks, reverse=True)  # from dissimilar to similar
+offd, offd0 = ({k: mean_offdiagonal(m[k]) for k in order} for m in (lsms, lsm0))
+run.claim("mean off-diagonal LSM decreases as k grows, after training as at initialization",
+          all(d[a] < d[b] for d in (offd, offd0) for a, b in zip(order[1:], order[2:])), kind="empirical",
           thesis="fewer templates, more similar layers; unshared layers dissimilar (Fig. 3.2, Sec. 3.4.2)",
-          ours=", ".join(f"k={k}: {v:.2f}" for k, v in zip(cfg.sweep_ks, offd))
-          + f", unshared {mean_offdiagonal(lsms[None]):.2f}", value=offd[-2], min_scale="book")
+          ours=", ".join(f"{'unshared' if k is None else f'k={k}'}: {offd0[k]:.2f} -> {offd[k]:.2f}" for k in order)
+          + " (initial -> trained, first seed)", value=offd[2] if 2 in offd else None, assert_claim=False)
 
 # %% [markdown]
 # ## 5. The recurrence regularizer
@@ -327,27 +359,56 @@ run.claim("mean off-diagonal LSM decreases as k grows", all(a < b for a, b in zi
 # $L^2$ entries, so the useful $\lambda$ depends on $L$. We train the $k = 8$ network, which has no pressure to share,
 # with $\lambda = 0.01$ (the thesis's value for its synthetic task) for as many epochs as the unregularized models:
 
-# %% mystnb={"image": {"alt": "Two 8 by 8 layer similarity matrices for 8 templates: without the regularizer mostly dark off the diagonal, with lambda = 0.01 almost entirely white, so all eight layers are nearly the same up to scale."}}
-reg_models, reg_acc = ex.regularized_runs(cfg, data, augment, dev)
-reg_off = [mean_offdiagonal(ex.group_lsm(reg_models[s])) for s in cfg.seeds]
-free_off = mean_offdiagonal(lsms[cfg.reg_k])
+# %% mystnb={"image": {"alt": "Two 8 by 8 layer similarity matrices for 8 templates, first seed: without the regularizer mostly dark off the diagonal; with lambda = 0.01 white wherever two layers became the same up to scale (entirely white when all eight merged)."}}
+reg_models, reg_acc = ex.regularized_runs(cfg, data, reg_seeds, augment, dev)
+reg_lsm = {s: ex.group_lsm(reg_models[s]) for s in reg_seeds}  # reg_seeds[0] == s0: same initial weights
+reg_off = np.array([mean_offdiagonal(reg_lsm[s]) for s in reg_seeds])
+free_off, reg_med = mean_offdiagonal(lsms[cfg.reg_k]), float(np.median(reg_off))
 fig = figures.plot_lsms({f"k = {cfg.reg_k}": lsms[cfg.reg_k],
-                         f"k = {cfg.reg_k}, $\\lambda$ = {cfg.reg_lam}": ex.group_lsm(reg_models[s0])})
+                         f"k = {cfg.reg_k}, $\\lambda$ = {cfg.reg_lam}": reg_lsm[s0]})
 plt.show()
-run.metric("digits/reg_lsm_offdiag", reg_off[0])
-run.claim("the recurrence regularizer lifts the mean off-diagonal LSM above 0.9", min(reg_off) > 0.9,
-          thesis="with lambda_R the LSM goes to all ones (Sec. 3.4.3)",
-          ours=f"{min(reg_off):.3f}-{max(reg_off):.3f} over {len(cfg.seeds)} seeds (unregularized {free_off:.3f})",
-          value=min(reg_off), min_scale="book")
+run.metric("digits/reg_lsm_offdiag/median", reg_med)
+reg_held = run.claim(
+    f"median over {len(reg_seeds)} seeds: lambda_R = {cfg.reg_lam} lifts the k = {cfg.reg_k} net's mean "
+    "off-diagonal LSM above 0.9", reg_med > 0.9, kind="empirical",
+    thesis="with lambda_R all entries of the LSM converge to 1 (Sec. 3.4.3)",
+    ours=f"median {reg_med:.3f}; per seed " + ", ".join(f"{v:.3f}" for v in reg_off)
+         + f"; {int((reg_off > 0.9).sum())} of {len(reg_off)} above 0.9 (unregularized, first seed: {free_off:.3f})",
+    value=reg_med, min_scale="book")
+
+# %% [markdown]
+# The threshold 0.9 sits between the unregularized network and a run whose layers merge (the table shows both),
+# and it was fixed before the fresh-seed test. Next to each run we count the groups its layers form at similarity 0.9
+# (Section 6's grouping rule): one group means the whole stack is one layer up to scale.
+
+# %%
+reg_groups = {s: int(group_layers(reg_lsm[s], 0.9).max()) + 1 for s in reg_seeds}
 run.table([{"model": f"k = {cfg.reg_k}, lambda = {cfg.reg_lam}", "seed": s, "mean off-diagonal LSM": v,
-            "test accuracy %": reg_acc[s]} for s, v in zip(cfg.seeds, reg_off)]
+            "layer groups at S >= 0.9": reg_groups[s], "test accuracy %": reg_acc[s]} for s, v in zip(reg_seeds, reg_off)]
           + [{"model": f"k = {cfg.reg_k}, no regularizer", "seed": s0, "mean off-diagonal LSM": free_off,
+              "layer groups at S >= 0.9": int(group_layers(lsms[cfg.reg_k], 0.9).max()) + 1,
               "test accuracy %": acc[cfg.reg_k, s0]}],
           fmt={"mean off-diagonal LSM": ".3f", "test accuracy %": ".2f"})
 
+# %%
+stalled = [(s, v) for s, v in zip(reg_seeds, reg_off) if v <= 0.9]
+display(Markdown(
+    f"With the regularizer the median run reaches a mean off-diagonal similarity of {reg_med:.3f}, against "
+    f"{free_off:.3f} without it, and {len(reg_off) - len(stalled)} of {len(reg_off)} runs end above 0.9. The "
+    f"median test accuracy is {np.median(list(reg_acc.values())):.2f} % (without the regularizer, first seed: "
+    f"{acc[cfg.reg_k, s0]:.2f} %). "
+    + ("No run stalled this time." if not stalled else
+       "The regularizer does not merge every run: " + "; ".join(
+           f"seed {s} stopped at {v:.3f}, its layers split into {reg_groups[s]} groups" for s, v in stalled) + ".")))
+
 # %% [markdown]
-# The regularizer does its job: the eight layers become nearly one layer up to scale, at little cost on this task.
-# Such a network folds into very few unique layers, and the next section shows how.
+# Why a run can stall: the reward $\lambda \sum S$ is small next to the data loss, and the gradient of each
+# $|\cos|$ shrinks like $1/\|\alpha^{(l)}\|$. When the layers first settle into a few tight clusters that the data
+# loss keeps apart, the pull between clusters no longer wins, and the step decay of the learning rate then
+# freezes the configuration. Which seeds do this is decided by small differences early in training: in
+# development the same seed could land on either side with one or two BLAS threads, which change only the order
+# of floating-point sums. That is why the claim is a median over several seeds and not a bound on every seed. A
+# network that does merge folds into very few unique layers, and the next section shows how.
 #
 # ## 6. Folding a network into a program
 #
@@ -371,7 +432,7 @@ run.table([{"model": f"k = {cfg.reg_k}, lambda = {cfg.reg_lam}", "seed": s, "mea
 
 # %%
 # NBVAL_CHECK_OUTPUT
-torch.manual_seed(0)
+torch.manual_seed(run.seeds(1, offset=903)[0])
 tied = SharedResidualCNN(6, 6, 4).double()
 with torch.no_grad():
     tied.layers[4].conv.coefficients.copy_(-1.5 * tied.layers[2].conv.coefficients)
@@ -382,26 +443,37 @@ tied.eval()
 tied_groups = group_layers(layer_similarity(tied.alpha().detach()), 0.999)
 program = FoldedResidualCNN(tied, tied_groups, "scaled").eval()
 naive_program = FoldedResidualCNN(tied, tied_groups, "naive").eval()
-xt = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+xt = torch.randn(4, 1, 8, 8, generator=run.generator_for(904), dtype=torch.float64)
+with torch.no_grad():
+    out = tied(xt)
+    err_scaled, err_naive = ((p(xt) - out).abs().max().item() for p in (program, naive_program))
+tol = 1e-10 * max(1.0, out.abs().max().item())  # float64: rounding is ~1e-15 of the outputs' size
 print("program:", program_order(program.order), "unique layers:", program.unique_layers)
-print("scaled fold == original: ", bool(torch.allclose(program(xt), tied(xt), atol=1e-10)))
-print("naive fold == original:  ", bool(torch.allclose(naive_program(xt), tied(xt), atol=1e-10)))
+print("scaled fold == original (max error <= 1e-10 x output size):", err_scaled <= tol)
+print("naive fold == original  (max error <= 1e-10 x output size):", err_naive <= tol)
 print("signed scales:", np.round(program.scale.detach().numpy(), 3))
+_ = run.claim("folding a stack tied up to sign and scale: the scaled fold is exact, the naive fold is not",
+              err_scaled <= tol < err_naive, kind="math", thesis="the rounding preserves the function (after Prop. 3.1)",
+              ours=f"max output error scaled {err_scaled:.1e}, naive {err_naive:.1e} (tolerance {tol:.0e})")
 
 # %% [markdown]
 # Now the trained networks. We fold the $k = 2$ models of Section 4 at $\tau = 0.95$ and evaluate every variant on
 # the test set (the threshold is fixed in the configuration, not tuned on these numbers).
 
 # %%
-fold_rows, drops_scaled, drops_naive = ex.fold_experiment(models, acc, cfg, data)
-run.metric("digits/fold_drop_scaled_mean", float(np.mean(drops_scaled)))
-run.claim("the sign/scale-aware fold loses <= 1 point where the naive fold collapses",
-          np.mean(drops_scaled) <= 1.0 and np.mean(drops_naive) >= 20.0,
+fold_rows, drops_scaled, drops_naive = ex.fold_experiment(models, acc, cfg, data, seeds)
+med_scaled = float(np.median(drops_scaled))
+run.metric("digits/fold_drop_scaled/median", med_scaled)
+run.claim(f"median over {len(seeds)} seeds: the sign/scale-aware fold loses <= 1 point", med_scaled <= 1.0,
+          kind="empirical",
           thesis="folding SWRN 28-10-4: +0.02 % error; SWRN 40-8-8 at similarity ~0.8: < 0.3 % (Sec. 3.4.2)",
-          ours=f"mean drop scaled {np.mean(drops_scaled):.2f} pt (per seed "
-               + ", ".join(f"{d:.2f}" for d in drops_scaled) + f"), naive {np.mean(drops_naive):.1f} pt (per seed "
-               + ", ".join(f"{d:.1f}" for d in drops_naive) + ")",
-          value=float(np.mean(drops_scaled)), min_scale="book")
+          ours=f"median drop {med_scaled:.2f} points (per seed " + ", ".join(f"{d:.2f}" for d in drops_scaled) + ")",
+          value=med_scaled, min_scale="book")
+naive_collapsed = run.claim(
+    f"the thesis's least-squares fold loses > 20 points on at least one of {len(seeds)} seeds",
+    max(drops_naive) > 20, kind="empirical", thesis="the rounding preserves the network's function (after Prop. 3.1)",
+    ours="drops " + ", ".join(f"{d:.1f}" for d in drops_naive) + " points", value=max(drops_naive),
+    assert_claim=False)
 run.table(fold_rows, floatfmt=".2f", caption=f"Folding the k = {cfg.fold_k} networks at tau = {cfg.fold_tau}: "
           "test accuracy of every variant")
 
@@ -416,17 +488,26 @@ run.table([summary], caption="The first seed as a program") if summary else None
 
 # %% [markdown]
 # The naive rounding collapses to near chance whenever a group holds layers of opposite sign: their mean cancels.
-# It survives only on seeds whose groups happen to hold same-signed columns of similar length. The scaled fold
-# is exact on some seeds and costs a point or two on others; on average it stays within a point. Its remaining
-# error is the part of each coefficient vector orthogonal to its group's direction, and batch-norm recalibration
-# absorbs much of it (compare the stale columns).
+# It survives on seeds whose groups happen to hold same-signed columns of similar length. Which case a seed falls
+# in is close to a coin toss, so the row on the naive fold is *reported*, not asserted. The scaled fold's
+# remaining error is the part of each coefficient vector orthogonal to its group's direction, and batch-norm
+# recalibration absorbs much of it (compare the stale columns). In this run:
+
+# %%
+display(Markdown(
+    f"The naive fold lost more than 20 points on {int((np.array(drops_naive) > 20).sum())} of {len(seeds)} seeds "
+    "(drops " + ", ".join(f"{d:.1f}" for d in drops_naive) + " points) and the scaled fold lost "
+    + ", ".join(f"{d:.2f}" for d in drops_scaled) + f" points (median {med_scaled:.2f}). The scaled fold lost less "
+    f"than the naive one on {sum(a < b for a, b in zip(drops_scaled, drops_naive))} of {len(seeds)} seeds."))
+
+# %% [markdown]
 #
 # Two caveats for reading the thesis's folding results. First, folding saves parameters only against the model
 # it replaces. A $k = 2$ network folded into 4 or 5 unique layers has *more* weights than its 2 templates, though
 # fewer than 8 independent layers. It pays off when $n < k$, as in the thesis's SWRN 40-8-8 (8 templates, folded
 # into 4 unique layers per stage). Second, the thesis reports folds at similarity "close to 0.8" costing under
 # 0.3 % error, without saying how the tied weights were formed or whether batch norm was recalibrated. With the
-# least-squares rounding as printed, our digits networks do not survive even $\tau = 0.95$.
+# least-squares rounding as printed, whether our digits networks survive even $\tau = 0.95$ depends on the seed.
 
 # %% [markdown]
 # ## 7. An algorithmic task: shortest paths
@@ -446,7 +527,7 @@ run.table([summary], caption="The first seed as a program") if summary else None
 
 # %%
 # NBVAL_CHECK_OUTPUT
-xs, ys = sample_paths(3, 12, 6, 0.1, 8, generator=torch.Generator().manual_seed(0))
+xs, ys = sample_paths(3, 12, 6, 0.1, 8, generator=run.generator_for(905))
 print("positives per grid:", ys.flatten(1).sum(1).int().tolist())
 print("F1 of a perfect prediction, eq. 3.20 as printed vs with the factor 2:",
       f1_thesis(ys, ys), f1_score(ys, ys))
@@ -464,53 +545,81 @@ plt.show()
 # 1,000 training grids and 5 epochs per phase (the thesis: 32x32, $C = 32$, $L = 20$, 5,000 grids, 50 epochs). F1
 # is measured on held-out grids of the current phase at the end of each phase.
 
-# %% mystnb={"image": {"alt": "Left: test F1 at the end of each curriculum phase (maximum query distance 2 to 10) for the CNN, the soft-shared SCNN and the SCNN with the recurrence regularizer, mean of the seeds; the three curves cross repeatedly between about 0.85 and 1. Centre and right: layer similarity matrices of the SCNN, dark off the diagonal, and of SCNN+R, all white."}}
-f1, path_lsm = ex.path_experiment(cfg, dev, SEED)
-fig = figures.plot_path_results(f1, {f"LSM, {n}": path_lsm[n, cfg.path_seeds[0]] for n in ("SCNN", "SCNN+R")},
-                                cfg.path_phases, cfg.path_seeds)
+# %% mystnb={"image": {"alt": "Left: test F1 at the end of each curriculum phase (maximum query distance 2 to 10) for the CNN, the soft-shared SCNN and the SCNN with the recurrence regularizer, mean of the seeds. Centre and right: layer similarity matrices of the SCNN and of SCNN+R for the first seed, white where two layers are the same up to scale."}}
+f1, path_lsm = ex.path_experiment(cfg, path_seeds, run.generator_for(200), dev)
+fig = figures.plot_path_results(f1, {f"LSM, {n}": path_lsm[n, path_seeds[0]] for n in ("SCNN", "SCNN+R")},
+                                cfg.path_phases, path_seeds)
 plt.show()
-path_reg_off = [mean_offdiagonal(path_lsm["SCNN+R", s]) for s in cfg.path_seeds]
-path_free_off = [mean_offdiagonal(path_lsm["SCNN", s]) for s in cfg.path_seeds]
+path_reg_off = [mean_offdiagonal(path_lsm["SCNN+R", s]) for s in path_seeds]
+path_free_off = [mean_offdiagonal(path_lsm["SCNN", s]) for s in path_seeds]
 for name in ex.path_variants(cfg):
-    run.metric(f"paths/f1_last/{name}", float(np.mean([f1[name, s] for s in cfg.path_seeds], axis=0)[-1]))
-run.claim("shortest paths: lambda_R = 0.01 drives the LSM to all ones", min(path_reg_off) > 0.9,
+    run.metric(f"paths/f1_last/{name}", float(np.mean([f1[name, s] for s in path_seeds], axis=0)[-1]))
+run.claim(f"worst of {len(path_seeds)} seeds: on shortest paths lambda_R = {cfg.path_lam} lifts the mean "
+          "off-diagonal LSM above 0.9", min(path_reg_off) > 0.9, kind="empirical",
           thesis="all entries in the LSM quickly converge to 1 (Sec. 3.4.3)",
           ours=f"mean off-diagonal {min(path_reg_off):.3f}-{max(path_reg_off):.3f} (SCNN without it: "
                f"{np.mean(path_free_off):.3f})", value=min(path_reg_off), min_scale="book")
-run.table(ex.path_f1_rows(f1, cfg.path_phases, cfg.path_seeds),
+run.table(ex.path_f1_rows(f1, cfg.path_phases, path_seeds),
           caption="Test F1 at the end of each phase, mean over seeds (min-max in parentheses)")
 
 # %% [markdown]
 # What this run says about the three claims of Sec. 3.4.3 (thesis: curves in Fig. 3.9, one run, no numbers):
 
 # %%
-run.table(ex.fig_3_9_rows(f1, cfg.path_seeds))
+run.table(ex.fig_3_9_rows(f1, path_seeds))
 
 # %% [markdown]
 # These differences are not asserted as claims. They come from a few seeds of a scaled-down run, and the thesis
-# shows one training curve per model. At book scale the regularized, RNN-like model trails the SCNN in the later,
-# longer-distance phases, as the thesis describes: a network forced to apply (nearly) one layer again and again
-# has a harder time when the distribution shifts. It also trails in phase 1, where the thesis saw it learn
-# fastest. Note that the thesis's curves are over training epochs and ours are end-of-phase scores, so a faster
-# start inside phase 1 would not show here. The SCNN leads the plain CNN on every seed at book scale, but by a
-# small margin next to the CNN's seed-to-seed spread. The table gives the measured signs, whichever way they fall.
+# shows one training curve per model. Note that the thesis's curves are over training epochs and ours are
+# end-of-phase scores, so a faster start inside phase 1 would not show here. What this run measured:
+
+# %%
+diffs = ex.fig_3_9_differences(f1, path_seeds)
+d1, d2, d3 = diffs.values()  # SCNN - CNN later; SCNN+R - SCNN phase 1; SCNN - SCNN+R later
+n_p, spread = len(path_seeds), float(np.ptp([np.mean(f1["CNN", s][1:]) for s in path_seeds]))
+display(Markdown(
+    f"* Over phases 2 on, the SCNN scores higher than the plain CNN on {int((d1 > 0).sum())} of {n_p} seeds "
+    f"(mean difference {d1.mean():+.3f} F1), next to a seed-to-seed spread of the CNN itself of {spread:.3f}.\n"
+    f"* In phase 1 the regularized SCNN+R scores higher than the SCNN on {int((d2 > 0).sum())} of {n_p} seeds "
+    f"(mean difference {d2.mean():+.3f}).\n"
+    f"* Over phases 2 on, the SCNN+R scores lower than the SCNN on {int((d3 > 0).sum())} of {n_p} seeds "
+    f"(mean difference {-d3.mean():+.3f})."))
+
+# %% [markdown]
+# The thesis's reading of the last point: a network forced to apply (nearly) one layer again and again has a
+# harder time when the distribution shifts.
 #
 # ## What did not reproduce
 #
-# Four statements of the thesis are wrong as printed, and two of its shortest-path observations do not show in our
-# runs. What we found, and what this chapter does instead:
+# Four statements of the thesis are wrong as printed, whatever the seed. What we found, and what this chapter does
+# instead:
 #
 # | thesis | this book |
 # |---|---|
-# | the least-squares rounding after Prop. 3.1 "preserves the network functionality" | false when a group holds parallel columns of different length or sign, including in the worked example itself (errors 1.25, 0.5, 0.83, 0.25 for its layers 1-4); on trained digits networks it collapses accuracy. We fold with a per-call sign and scale instead (Section 6). |
+# | the least-squares rounding after Prop. 3.1 "preserves the network functionality" | false when a group holds parallel columns of different length or sign, including in the worked example itself (errors 1.25, 0.5, 0.83, 0.25 for its layers 1-4) and in the tied stack of Section 6. We fold with a per-call sign and scale instead (Section 6). |
 # | eq. 3.18, $B_{3,2} = +0.3$ | $-0.3$ (row 3 must equal $\alpha^{(5)}$) |
 # | eq. 3.20 (F1) | missing factor 2; we use $2TP/(2TP+FP+FN)$ |
 # | scale invariance of layers followed by BN | does not hold for the second convolution of a pre-activation block, whose output is not normalized; the scaled fold does not need it |
-# | SCNN > CNN on shortest paths (Fig. 3.9) | same sign on every seed at book scale, but a small margin (about 0.01 F1) next to the seed spread; not asserted |
-# | SCNN+R learns faster in phase 1 (Fig. 3.9) | not in our end-of-phase F1: the regularized model is the worst of the three after phase 1 at book scale |
 #
 # The accuracy side of the CIFAR tables is not tested at `book` scale: digits leave no room for sharing to
-# *improve* accuracy, so only "matches the unshared network with a fraction of its stack" is asserted there.
+# *improve* accuracy, so only "stays close to the unshared network with a fraction of its stack" is asserted
+# there. The statements that depend on training, as this run measured them:
+
+# %%
+n_f, n_r = len(seeds), len(reg_off)
+display(Markdown("\n".join("* " + note for note in [
+    f"The thesis's least-squares rounding on the trained k = {cfg.fold_k} digits networks: it lost more than 20 "
+    f"points on {int((np.array(drops_naive) > 20).sum())} of {n_f} seeds (drops " + ", ".join(
+        f"{d:.1f}" for d in drops_naive) + f"); the scaled fold's median drop is {np.median(drops_scaled):.2f}.",
+    f"The recurrence regularizer on digits lifted the mean off-diagonal LSM above 0.9 on {int((reg_off > 0.9).sum())}"
+    f" of {n_r} seeds (median {reg_med:.3f}); a run that stalls keeps its layers in several groups (Section 5).",
+    f"SCNN > CNN on shortest paths (Fig. 3.9): higher F1 over phases 2 on for {int((d1 > 0).sum())} of {n_p} seeds, "
+    f"mean difference {d1.mean():+.3f} F1 next to a CNN seed spread of {spread:.3f}; not asserted.",
+    f"SCNN+R learns faster in phase 1 (Fig. 3.9): its end-of-phase-1 F1 beats the SCNN's on {int((d2 > 0).sum())} "
+    f"of {n_p} seeds (mean difference {d2.mean():+.3f}); not asserted.",
+])))
+
+# %% [markdown]
 #
 # ## At the thesis's scale
 #
@@ -541,9 +650,13 @@ run.table(ex.fig_3_9_rows(f1, cfg.path_seeds))
 #
 # ## Claims
 #
-# Every claim this chapter checks, with the thesis's statement and our measurement. At `smoke` scale only the
-# parameter counts are asserted; the other rows are shown but asserted from `book` scale on, where every one of
-# them must hold for the notebook to run through.
+# Every claim this chapter checks, with the thesis's statement and our measurement, in two tables: empirical
+# claims, whose criterion over seeds is part of their name, and checks of the mathematics (identities, exact up to
+# a stated tolerance). The checks are asserted at every scale. The empirical claims are asserted from `book` scale
+# on, where every one of them must hold for the notebook to run through, except the rows marked *reported*: those
+# are shown with their outcome and never asserted, because they hold by construction (the LSM ordering,
+# Section 4), come too close to their tolerance (one template on digits, Section 4) or go either way from seed to
+# seed (the naive fold, Section 6).
 
 # %%
 run.claims_table()

@@ -49,6 +49,12 @@ DEVICE = "auto"
 # chapter runs lives in `effcourse.smol`: the quantizer in `fixed_point`, SMOL itself in `parametrization` and
 # `training`, the baselines in `baselines`, and one function per experiment in `experiments` and `figures`, which
 # the cells below call and whose results they discuss.
+#
+# Every random stream of the chapter comes from `SEED`: `run.seeds(k)` hands out the experiment seeds
+# $1000\,\mathrm{SEED}, 1000\,\mathrm{SEED} + 1, \dots$ (model initialization, minibatch order and training noise of
+# each training run), and `run.generator_for(offset)` a generator for the rest (the random weights of the exact checks,
+# the quadratic's noise, the augmentation). Another `SEED` is an independent replicate of every experiment. The
+# train/test split of the digits is the data set's fixed one, as the thesis uses CIFAR-10's fixed split.
 
 # %%
 import math
@@ -56,6 +62,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 
 import effcourse.smol as sm
 from effcourse import Run
@@ -68,7 +75,8 @@ run = Run("07-smol", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
 dev = run.device
 data = dataset(cfg.dataset, flat=cfg.flat, device=dev)
-augment = ex.with_generator(augmentation(cfg.dataset), run.generator)
+seeds = run.seeds(cfg.n_seeds)  # the training runs of sections 4-6; the CNN reuses the first cfg.n_cnn_seeds
+augment = ex.with_generator(augmentation(cfg.dataset), run.generator_for(200))
 run
 
 # %% [markdown]
@@ -115,7 +123,7 @@ run
 s_init = sm.precision_to_s(8.0)
 p_grid = torch.tensor([1.5, 2.0, 3.0, 8.0, 12.0], dtype=torch.float64)
 s_grid = sm.precision_to_s(p_grid)
-s_rand = torch.randn(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 4
+s_rand = torch.randn(1000, dtype=torch.float64, generator=run.generator_for(300)) * 4
 print("s_init(p_init = 8) =", round(float(s_init), 4), " = -ln 127:", math.isclose(float(s_init), -math.log(127), rel_tol=1e-6))
 print("sigmoid(s_init) = 2^-7:", math.isclose(float(torch.sigmoid(s_init)), 2 ** -7, rel_tol=1e-6))
 print("p(s(p)) = p:", bool(torch.allclose(sm.s_to_precision(s_grid), p_grid)))
@@ -144,16 +152,18 @@ for p in (1, 2, 3):
     print(f"{p}-bit grid:", qz.fixed_point_grid(p).tolist())
 q_02_2, q_02_0 = float(qz.quantize(torch.tensor(0.2), 2)), float(qz.quantize(torch.tensor(0.2), 0))
 print("q(0.2, 2) =", q_02_2, "  q(0.2, 0) =", q_02_0)
-checks = ex.check_quantizer(n=20000, max_bits=8, seed=0)
+checks = ex.check_quantizer(n=20000, max_bits=8, seed=run.seeds(1, offset=301)[0])
 print("closed form = nearest enumerated grid point, error <= 2^(1-p), p = 1..8:", checks["closed_form"])
 print("ZPA never raises the error (20,000 random weights):", checks["zpa_never_up"],
       "; fires iff |w| <= 2^-p:", checks["zpa_rule"])
 
 # %%
-run.claim("q(0.2, 2) = 0.5 and q(0.2, 0) = 0", q_02_2 == 0.5 and q_02_0 == 0.0,
-          thesis="q(0.2, 2) = 0.5, q(0.2, 0) = 0 (5.2.4)", ours=f"q(0.2, 2) = {q_02_2}, q(0.2, 0) = {q_02_0}")
-run.claim("closed-form quantizer = nearest point of the enumerated grid", checks["closed_form"],
-          thesis="q maps w to the closest value representable with p bits", ours="equal on 20,000 weights, p = 1..8")
+run.claim("q(0.2, 2) = 0.5 and q(0.2, 0) = 0", q_02_2 == 0.5 and q_02_0 == 0.0, kind="math",
+          thesis="q(0.2, 2) = 0.5, q(0.2, 0) = 0 (5.2.4)", ours=f"q(0.2, 2) = {q_02_2}, q(0.2, 0) = {q_02_0} (exact)")
+run.claim("closed-form quantizer = nearest point of the enumerated grid", checks["closed_form"], kind="math",
+          thesis="q maps w to the closest value representable with p bits",
+          ours=("errors equal" if checks["closed_form"] else "errors differ") + " (float64, allclose: 1e-8 + 1e-5 rel) "
+               "on 20,000 random weights, p = 1..8")
 
 # %% [markdown]
 # Zero-precision allocation is where SMOL meets pruning.
@@ -192,18 +202,22 @@ plt.show()
 
 # %%
 h, c, lam_quad = [1.0, 10.0, 100.0, 1000.0], [0.6, -0.3, 0.45, -0.8], 1e-3
-quad = sm.learn_quadratic_precisions(h, c, lam_quad, steps=cfg.quad_steps, samples=cfg.quad_samples, device=dev)
+quad = sm.learn_quadratic_precisions(h, c, lam_quad, steps=cfg.quad_steps, samples=cfg.quad_samples,
+                                     seed=run.seeds(1, offset=100)[0], device=dev)
 print("curvature h:     ", h)
 print("learned p:       ", np.round(quad.p_learned, 3))
 print("closed form p*:  ", np.round(quad.p_star, 3))
 print("max |w - c|:     ", float(np.abs(quad.w_final - np.array(c)).max()))
 run.metric("quadratic/max_gap_bits", quad.max_gap)
-run.claim("learned precision = closed-form optimum on a separable quadratic",
-          quad.max_gap < 0.15 and bool(np.all(np.diff(quad.p_learned) > 0)),
+increasing = bool(np.all(np.diff(quad.p_learned) > 0))
+run.claim("learned precision = closed-form optimum on a separable quadratic (to 0.15 bits)",
+          quad.max_gap < 0.15 and increasing, kind="math",
           thesis="Fig. 5.2: precision grows with the curvature of each axis (picture only)",
-          ours=f"max |p - p*| = {quad.max_gap:.3f} bits over h = 1..1000", value=quad.max_gap, min_scale="book")
+          ours=f"max |p - p*| = {quad.max_gap:.3f} bits over h = 1..1000 (tolerance 0.15: the noise of "
+               f"{cfg.quad_samples}-sample SGD), learned p increasing in h: {increasing}",
+          value=quad.max_gap, min_scale="book")
 
-# %% mystnb={"image": {"alt": "Left: the real-valued precision SMOL learns for each of four weights of a separable quadratic against training steps, each settling on its dotted closed-form optimum, higher for higher curvature h (about 5 bits at h = 1 up to about 10 at h = 1000). Right: loss contours of two of the weights with the learned noise box, wide along the flat axis and narrow along the steep one, and the fixed-point grid those precisions allow."}}
+# %% mystnb={"image": {"alt": "Left: the real-valued precision SMOL learns for each of four weights of a separable quadratic against training steps, with each weight's closed-form optimum as a dotted line (higher for higher curvature h). Right: loss contours of two of the weights with the learned noise box and the fixed-point grid those precisions allow."}}
 figures.quadratic_figure(quad, axes=(0, 2))
 plt.show()
 
@@ -218,104 +232,182 @@ plt.show()
 # which costs no bits in fixed point). Because the weights are stored in those units, the weight learning rate is
 # larger than usual (`lr_w` below).
 #
-# The protocol follows Algorithm 5 at a CPU budget. Precision training: SGD (momentum 0.9) on $w$, Adam on $s$
+# The protocol follows Algorithm 5 at a CPU budget, and departs from the thesis's grid where the budget or the
+# model asks for it: precision training: SGD (momentum 0.9, no learning-rate decay) on $w$, Adam on $s$
 # with learning rate $10^{-2}$ (the thesis's $10^{-3}$ moves $s$ at most about $10^{-3}$ per step, far too slow
 # for the few thousand steps here), $p_\text{init} = 8$, one noise sample per step, $w$ clipped to
 # $\pm(2 - \sigma(s))$. Then floor to integer precisions, optionally ZPA, and straight-through fine-tuning.
+# The thesis trains 350 epochs and fine-tunes 300; the numbers of epochs here are printed below.
 # We quote $\lambda d$, $\lambda$ times the number of quantized weights, because the penalty is a sum: the thesis's
-# ResNet-20 $\lambda = 10^{-6}$ is $\lambda d \approx 0.27$.
+# ResNet-20 $\lambda \in \{5 \cdot 10^{-7}, 7 \cdot 10^{-7}, 10^{-6}\}$ is $\lambda d \approx 0.13$ to $0.27$; our
+# grid of $\lambda d$ is wider and reaches lower, because on the MLP the thesis's values land near 1 bit per weight.
 #
 # The baselines get the same budget: a full-precision network trained in the same weight domain for the
 # precision-training epochs, then either trained on at full precision or quantized *uniformly* to $k$ bits on the
-# same grid and fine-tuned with the same straight-through estimator.
+# same grid and fine-tuned with the same straight-through estimator. Every method is run from the same
+# initialization on each of the seeds, so differences between methods are paired by seed.
 
 # %%
-n_quant = sm.count_quantized(sm.make_model(cfg, data, 0, dev))
+n_quant = sm.count_quantized(sm.make_model(cfg, data, seeds[0], dev))
 print(data, "; quantized weights d =", n_quant)
+print(f"epochs: {cfg.precision_epochs} precision training + {cfg.finetune_epochs} fine-tuning; λd: {cfg.lam_d};"
+      f" uniform bits: {cfg.uniform_bits}; experiment seeds: {seeds}")
 
 # %%
-sweep = ex.compare_with_uniform(cfg, data, dev, augment=augment)
-n_test = len(data.y_test)
+sweep = ex.compare_with_uniform(cfg, data, seeds, dev, augment=augment)
+n_test, k = len(data.y_test), len(seeds)
 run.table(sweep.rows(), fmt={"bpp": ".2f", "test err before FT %": ".2f", "test err after FT %": ".2f"},
-          caption=f"Means over seeds {list(cfg.seeds)}; {n_test} test images (one image = {100 / n_test:.2f} "
+          caption=f"Means over experiment seeds {seeds}; {n_test} test images (one image = {100 / n_test:.2f} "
                   "points).")
 
-# %% mystnb={"image": {"alt": "Two panels of test error (percent) against average bits per parameter, before and after fine-tuning. Before, SMOL (blue) and SMOL with ZPA (green) lie well below uniform k-bit quantization (grey) and below the same precisions shuffled (red crosses) at low bit widths; after, every curve lies within one to two points of full precision (dotted line)."}, "figure": {"caption": "SMOL on the digits MLP: test error against average bits per parameter for SMOL, SMOL with zero-precision allocation (SMOL*) and uniform k-bit quantization, before (left) and after (right) fine-tuning; small dots are single seeds.", "name": "fig-smol-digits"}}
+# %% mystnb={"image": {"alt": "Two panels of test error (percent) against average bits per parameter, before and after fine-tuning, for SMOL (blue), SMOL with ZPA (green), uniform k-bit quantization (grey), the same precisions shuffled (red crosses, before fine-tuning only) and full precision (dotted line); small dots are single seeds."}, "figure": {"caption": "SMOL on the digits MLP: test error against average bits per parameter for SMOL, SMOL with zero-precision allocation (SMOL*) and uniform k-bit quantization, before (left) and after (right) fine-tuning; small dots are single seeds.", "name": "fig-smol-digits"}}
 figures.sweep_figure(sweep)
 plt.show()
 
 # %% [markdown]
-# Reading {numref}`Figure %s <fig-smol-digits>`: before fine-tuning, SMOL's precisions are worth much more than
-# the same number of bits
-# spent uniformly, and much more than the same precisions shuffled among the weights of each layer. Fine-tuning
-# closes most gaps on a task this small: every curve ends up within a point or so of full precision. ZPA moves
-# the SMOL curve left by about half a bit at no cost in accuracy (it even helps: zeroing the small weights is
-# closer to them than $\pm 2^{1-p}$ was).
-#
-# Now the thesis's claims, at this scale, over the seeds above.
+# Reading {numref}`Figure %s <fig-smol-digits>` and the table above, with this run's numbers (means over the seeds).
+# The comparison that matters for a mixed-precision method is at *equal or fewer* bits: SMOL with $\lambda d$ chosen
+# so that its mean bpp is just below 2, against uniform 2-bit, before and after fine-tuning.
 
 # %%
-bpps, fp_err = sweep.bpp(), sweep.mean("err_fp")
+ld2, below2 = sweep.nearest(bpp=2.0), sweep.below(bpp=2.0)  # λd nearest 2 bpp; the λd below 2 bpp
+ld_b = below2[0] if below2 else cfg.lam_d[-1]
+pct = {key: 100 * sweep.mean(key) for key in ("err_fp", "err_u1_after", "err_u2_before", "err_u2_after")}
+sm_pct = {(key, ld): 100 * sweep.mean(key, ld) for key in ("err_before", "err_after", "err_zpa_after")
+          for ld in {ld2, ld_b}}
+bpp_of = {ld: sweep.mean("bpp", ld) for ld in cfg.lam_d}
+d_before, d_after = pct["err_u2_before"] - sm_pct["err_before", ld_b], pct["err_u2_after"] - sm_pct["err_after", ld_b]
+zpa_drop, zpa_move = sweep.zpa_savings(), sweep.zpa_error_change()
+display(Markdown(
+    f"*Before fine-tuning*, SMOL at {bpp_of[ld_b]:.2f} bpp (λd = {ld_b:g}) has {sm_pct['err_before', ld_b]:.2f} % "
+    f"test error against {pct['err_u2_before']:.2f} % for uniform 2-bit: "
+    + (f"{d_before:.2f} points better with fewer bits. " if d_before > 0 else f"{-d_before:.2f} points *worse*. ")
+    + f"*After fine-tuning* the same SMOL networks end at {sm_pct['err_after', ld_b]:.2f} % against "
+    f"{pct['err_u2_after']:.2f} % for uniform 2-bit: "
+    + ((f"SMOL is **worse by {-d_after:.2f} points**"
+        + (", so its advantage before fine-tuning does not survive it. " if d_before > 0 else ". "))
+       if d_after < 0 else f"SMOL is {d_after:.2f} points better. ")
+    + f"At {bpp_of[ld2]:.2f} bpp (λd = {ld2:g}) SMOL ends at {sm_pct['err_after', ld2]:.2f} %, full precision at "
+    f"{pct['err_fp']:.2f} %, uniform 1-bit at {pct['err_u1_after']:.2f} %. ZPA saves "
+    f"{min(zpa_drop.values()):.2f} to {max(zpa_drop.values()):.2f} bpp and changes the error after fine-tuning by "
+    f"{min(zpa_move.values()):+.2f} to {max(zpa_move.values()):+.2f} points (negative: ZPA helps), "
+    f"so SMOL* at {bpp_of[ld2] - zpa_drop[ld2]:.2f} bpp ends at {sm_pct['err_zpa_after', ld2]:.2f} %."))
+
+# %% [markdown]
+# Why the two comparisons can disagree. Before fine-tuning, every method is judged on weights that were trained
+# for something else: SMOL's under noise of exactly the half-width its precisions will round by, the uniform
+# baseline's at full precision and then rounded. SMOL should win that comparison, since it is the only method that
+# saw its own rounding coming. Fine-tuning at fixed precisions then lets the weights of every method adapt to
+# their grid, and on a task as small as the digits a few bits per weight are enough for that adaptation to undo
+# most of the damage, whichever way the bits were allocated. The thesis's comparisons (Table 5.1) are all *after*
+# training, on ResNet-20, where the network has much less slack; so the after-fine-tuning comparison is the one
+# that speaks to the thesis, and the before-fine-tuning one isolates what the precision search itself found.
+#
+# Now the thesis's claims, at this scale. A claim that compares methods states its criterion over the seeds in its
+# name (mean, median, every seed) and a threshold with a margin; the margins were chosen on development base seeds
+# (0 to 4), before the claims were tested on base seeds never used in development. The criteria:
+#
+# * Differences between methods are **paired by seed**: SMOL and the uniform baseline of one seed start from the
+#   same initialization and see the same minibatches, so the per-seed difference removes most of the
+#   seed-to-seed variation that a difference of means would keep.
+# * The test set has 540 images, so one image is 0.19 points of error and a "win" by one image is noise. Margins
+#   on test error are therefore at least 0.5 points (about three images) on the *median* over seeds, which one bad
+#   seed cannot move.
+# * Bits per parameter are not quantized the same way (a mean over 8,576 weights), and move little between seeds,
+#   so the bpp claims are stated on every seed, with a margin of 0.1 bpp on each step of $\lambda d$.
+# * Checks of the mathematics (kind *math*) are exact or carry their tolerance in their text; they are not
+#   statistics over seeds, but they do use weights and noise drawn from this run's seed.
+
+# %%
+bpps, fp_err, steps = sweep.bpp(), sweep.mean("err_fp"), sweep.bpp_steps()
 for ld, b in zip(cfg.lam_d, bpps):
     run.metric(f"smol/bpp_lamd{ld:g}", b)
     run.metric(f"smol/err_before_lamd{ld:g}", sweep.mean("err_before", ld))
     run.metric(f"smol/err_after_lamd{ld:g}", sweep.mean("err_after", ld))
 run.metric("uniform/err_fp", fp_err)
 run.metric("uniform/err_u2_before", sweep.mean("err_u2_before"))
-run.claim("average bpp decreases strictly as lambda grows", sweep.bpp_decreasing(),
-          thesis="R20: lambda 5e-7 -> 2.8 bpp, 1e-6 -> 2.1 bpp",
+run.claim(f"on each of {k} seeds: bpp falls by >= 0.1 from each λd to the next", steps.min() >= 0.1,
+          kind="empirical", thesis="R20: lambda 5e-7 -> 2.8 bpp, 1e-6 -> 2.1 bpp",
           ours="λd " + " / ".join(f"{ld:g}" for ld in cfg.lam_d) + " -> " + " / ".join(f"{b:.2f}" for b in bpps)
-          + " bpp (every seed)", min_scale="book")
-
-ld2 = sweep.nearest(bpp=2.0)  # the lambda whose mean bpp is closest to 2
+          + f" bpp (mean); smallest step on any seed {steps.min():.2f}", value=steps.min(), min_scale="book")
 gap2 = 100 * (sweep.mean("err_after", ld2) - fp_err)
-run.claim("at about 2 bpp, accuracy after fine-tuning within 3 points of full precision", gap2 <= 3.0,
-          thesis="R20: SMOL 92.5 % at 2.1 bpp vs FP 92.1-92.6 %",
-          ours=f"{sweep.mean('bpp', ld2):.2f} bpp: err {100 * sweep.mean('err_after', ld2):.2f} % vs FP "
-               f"{100 * fp_err:.2f} % (gap {gap2:+.2f} points)", value=gap2, min_scale="book")
+run.claim(f"mean over {k} seeds: at about 2 bpp, error after fine-tuning within 3 points of full precision",
+          gap2 <= 3.0, kind="empirical", thesis="R20: SMOL 92.5 % at 2.1 bpp vs FP 92.1-92.6 %",
+          ours=f"{bpp_of[ld2]:.2f} bpp: err {sm_pct['err_after', ld2]:.2f} % vs FP {100 * fp_err:.2f} % "
+               f"(gap {gap2:+.2f} points)", value=gap2, min_scale="book")
 
 # %%
-zpa_drop, zpa_move = sweep.zpa_savings(), sweep.zpa_error_change()
 print("ZPA: bpp saved per λd:", {ld: round(v, 2) for ld, v in zpa_drop.items()})
-print("ZPA: change of test error after FT (points; negative = better):", {ld: round(v, 2) for ld, v in zpa_move.items()})
+print("ZPA: change of test error after FT (points; negative = better):",
+      {ld: round(v, 2) for ld, v in zpa_move.items()})
 run.claim("ZPA never raises any weight's quantization error", checks["zpa_never_up"] and sweep.zpa_never_up(),
-          thesis="guaranteed by construction (5.2.4)",
-          ours="checked exactly on random weights and on every trained weight, every seed and λ")
-run.claim("ZPA lowers bpp by >= 0.3 without moving accuracy by more than 1 point",
-          min(zpa_drop.values()) >= 0.3 and abs(zpa_move[ld2]) <= 1.0 and max(zpa_move.values()) <= 1.0,
+          kind="math", thesis="guaranteed by construction (5.2.4)",
+          ours="exact comparison (no tolerance) on 20,000 random weights and on every trained weight, every seed and "
+               "λ: " + ("never raised" if checks["zpa_never_up"] and sweep.zpa_never_up() else "raised somewhere"))
+run.claim(f"mean over {k} seeds: ZPA saves >= 0.3 bpp and raises error after FT by <= 1 point, at every λd",
+          min(zpa_drop.values()) >= 0.3 and max(zpa_move.values()) <= 1.0, kind="empirical",
           thesis="DCGAN: -1 to -2 bpp typical; R20 SMOL* 1.7 bpp at 92.6 %",
-          ours=f"bpp -{min(zpa_drop.values()):.2f} to -{max(zpa_drop.values()):.2f}; error change at "
-               f"{sweep.mean('bpp', ld2):.1f} bpp {zpa_move[ld2]:+.2f} points, never worse by > 1 point",
+          ours=f"bpp -{min(zpa_drop.values()):.2f} to -{max(zpa_drop.values()):.2f}; error change "
+               f"{min(zpa_move.values()):+.2f} to {max(zpa_move.values()):+.2f} points",
           value=min(zpa_drop.values()), min_scale="book")
+
+# %% [markdown]
+# **The shuffle control** (the thesis's Table 5.6) asks whether SMOL learned *which* weights need bits, or only
+# *how many* bits each layer needs. Within each layer the learned precisions are permuted at random among the
+# weights: every layer keeps its bit count and its histogram of precisions, and only the assignment of precisions
+# to weights is lost. If SMOL's per-weight choices carry information, the shuffled network is worse, on the test
+# error and on the training loss (which, unlike the test error, is not counted in whole images). The claim takes
+# each seed's gap averaged over $\lambda d$, then the median over seeds.
+#
+# **SMOL against uniform 2-bit** is the comparison a reader of Table 5.1 looks for: fewer bits than two per
+# weight, and a lower error. It is made at the smallest $\lambda d$ whose mean bpp is below 2, paired by seed, once
+# before fine-tuning and once after. Both rows are *reported*, not asserted: on the development base seeds the
+# median per-seed difference, before as after fine-tuning, was within a few test images of zero and changed sign
+# from one base seed to another, so neither direction holds at every base seed. Rather than lower the margin until
+# a lead of one image would count, the rows show this run's numbers and stay out of what the chapter asserts.
 
 # %%
 shuffle_gaps, shuffle_loss = sweep.shuffle_gaps(), sweep.shuffle_loss_gaps()
-print("shuffled minus learned, test error before FT (points), rows = λd:\n", np.round(shuffle_gaps, 1))
-print("shuffled minus learned, training loss before FT, mean:", round(float(shuffle_loss.mean()), 3))
+print("shuffled minus learned, test error before FT (points), rows = λd, columns = seeds:\n",
+      np.round(shuffle_gaps, 1))
+print("per seed, mean over λd:", np.round(shuffle_gaps.mean(0), 2))
+print("shuffled minus learned, training loss before FT, per seed (mean over λd):", np.round(shuffle_loss.mean(0), 3))
 run.metric("shuffle/mean_gap_points", float(shuffle_gaps.mean()))
-run.claim("learned precisions beat the same precisions shuffled (before fine-tuning)", shuffle_gaps.mean() >= 1.5,
-          thesis="Table 5.6: re-trained 91.5 % (same) vs 89.3 % (shuffled), after 300 epochs",
-          ours=f"mean gap {shuffle_gaps.mean():.2f} points over {shuffle_gaps.size} runs "
-               f"(range {shuffle_gaps.min():+.1f} to {shuffle_gaps.max():+.1f})", value=float(shuffle_gaps.mean()),
-          min_scale="book")
+shuffle_med = float(np.median(shuffle_gaps.mean(0)))
+shuffle_held = run.claim(
+    f"median over {k} seeds: shuffling the learned precisions raises error before FT by >= 0.5 points",
+    shuffle_med >= 0.5, kind="empirical",
+    thesis="Table 5.6: re-trained 91.5 % (same) vs 89.3 % (shuffled), after 300 epochs",
+    ours=f"per-seed gap (mean over λd) {', '.join(f'{g:+.2f}' for g in shuffle_gaps.mean(0))} points; median "
+         f"{shuffle_med:+.2f}; training loss higher when shuffled on {int((shuffle_loss.mean(0) > 0).sum())} of {k}",
+    value=shuffle_med, min_scale="book")
 
-below2 = sweep.below(bpp=2.0)
-ld_b = below2[0] if below2 else cfg.lam_d[-1]
-smol_b, u2_b = 100 * sweep.mean("err_before", ld_b), 100 * sweep.mean("err_u2_before")
-run.claim("SMOL beats uniform 2-bit at fewer bits (before fine-tuning)", bool(below2) and smol_b < u2_b,
-          thesis="R20: SMOL 92.5 % at 2.1 bpp vs LQ-Nets 2-bit 91.8 %, SLB 2-bit 92.0 % (after training)",
-          ours=f"SMOL {sweep.mean('bpp', ld_b):.2f} bpp: err {smol_b:.2f} % vs uniform 2-bit {u2_b:.2f} %",
-          value=u2_b - smol_b, min_scale="book")
+# %%
+d_seed = 100 * (sweep.per_seed("err_u2_before") - sweep.per_seed("err_before", ld_b))
+print(f"uniform 2-bit minus SMOL at λd = {ld_b:g}, error before FT, per seed (points):", np.round(d_seed, 2))
+beats_u2 = run.claim(
+    f"median over {k} seeds: SMOL below 2 bpp beats uniform 2-bit before FT by >= 0.5 points",
+    bool(below2) and float(np.median(d_seed)) >= 0.5, kind="empirical", assert_claim=False,
+    thesis="R20: SMOL 92.5 % at 2.1 bpp vs LQ-Nets 2-bit 91.8 %, SLB 2-bit 92.0 % (after training)",
+    ours=f"SMOL {bpp_of[ld_b]:.2f} bpp (λd = {ld_b:g}); per-seed lead {', '.join(f'{d:+.2f}' for d in d_seed)} "
+         f"points, median {float(np.median(d_seed)):+.2f}", value=float(np.median(d_seed)), min_scale="book")
+d_after_seed = 100 * (sweep.per_seed("err_u2_after") - sweep.per_seed("err_after", ld_b))
+after_held = run.claim(
+    f"median over {k} seeds: after FT, SMOL below 2 bpp is no worse than uniform 2-bit", bool(below2)
+    and float(np.median(d_after_seed)) >= 0, kind="empirical", assert_claim=False,
+    thesis="R20: SMOL 92.5 % at 2.1 bpp vs LQ-Nets 2-bit 91.8 %, SLB 2-bit 92.0 %",
+    ours=f"SMOL {bpp_of[ld_b]:.2f} bpp; per-seed lead {', '.join(f'{d:+.2f}' for d in d_after_seed)} points",
+    value=float(np.median(d_after_seed)))
 
 # %% [markdown]
 # ## 5. Where the bits go
 #
-# **Per layer.** The histograms below are the precisions SMOL gave each layer (one seed, the $\lambda$ closest to
-# 2 bits). They are broad: a real mixture of 1-, 2-, 3- and more-bit weights, not a uniform assignment in
-# disguise. The thesis's per-layer picture (Figure 5.6, SMOL-L on ResNet-20) has the first convolution and the
+# **Per layer.** The histograms below are the precisions SMOL gave each layer (the first seed, the $\lambda$
+# closest to 2 bits): whether they are a real mixture of bit widths or a uniform assignment in disguise is what
+# they show. The thesis's per-layer picture (Figure 5.6, SMOL-L on ResNet-20) has the first convolution and the
 # final linear layer at much higher precision than the rest.
 
-# %% mystnb={"image": {"alt": "One histogram per weight matrix of the digits MLP of the learned bits per weight, with the layer's mean in the title: the two large hidden matrices mostly get 1 to 3 bits, the small classifier matrix is spread over 1 to 5 bits and has the highest mean."}}
+# %% mystnb={"image": {"alt": "One histogram per weight matrix of the digits MLP (input, hidden-to-hidden, classifier) of the learned bits per weight, with the layer's mean in the title."}}
 prec = sweep.smol[ld2][0]["precisions"]
 names = list(prec)
 figures.layer_histograms(prec)
@@ -325,20 +417,27 @@ run.table([{"λd": ld, **means} for ld, means in layer_means.items()], fmt={n: "
           caption="Mean learned precision per layer (bits), averaged over seeds.")
 
 # %% [markdown]
-# The pattern of Figure 5.6 shows up in miniature: at every $\lambda$ the hidden-to-hidden matrix, the largest and
-# most redundant, gets the fewest bits, and the classifier, whose every weight feeds a logit directly, gets the
-# most. The thesis's figure is for one precision per layer on ResNet-20; here the precisions are per weight and
-# averaged per layer.
+# Figure 5.6's pattern, in miniature, would have the hidden-to-hidden matrix (the largest and most redundant) get
+# the fewest bits, and the first layer and the classifier (whose every weight feeds a logit directly) more. The
+# thesis's figure is for one precision per layer on ResNet-20; here the precisions are per weight and averaged per
+# layer. At the largest $\lambda$ nearly every weight sits at the 1-bit floor, where no layer can be below
+# another, so the claim is tested at the $\lambda d$ whose mean bpp is at least 1.25.
 
 # %%
-first, middle, last = names[0], names[len(names) // 2], names[-1]
-pattern = all(layer_means[ld][first] > layer_means[ld][middle] and layer_means[ld][last] > layer_means[ld][middle]
-              for ld in cfg.lam_d)
-run.claim("layer pattern: first and last layers get more bits than the middle one", pattern,
-          thesis="Fig. 5.6 (SMOL-L, R20): first conv and final FC much higher than the rest",
-          ours="mean bits first / middle / last at λd = " + ", ".join(
-              f"{ld:g}: {layer_means[ld][first]:.2f} / {layer_means[ld][middle]:.2f} / {layer_means[ld][last]:.2f}"
-              for ld in cfg.lam_d[:2]) + ", ...", min_scale="book")
+margins = sweep.layer_margins()  # rows λd; columns: first - middle, last - middle (bits, seed means)
+tested = [i for i, ld in enumerate(cfg.lam_d) if bpp_of[ld] >= 1.25]
+print("first - middle, last - middle (bits) per λd:", {ld: tuple(np.round(m, 2)) for ld, m in zip(cfg.lam_d, margins)})
+pattern = bool(tested) and margins[tested, 0].min() >= 0.1 and margins[tested, 1].min() >= 0.3
+run.claim(f"mean over {k} seeds: first layer >= 0.1 and last >= 0.3 bits above the middle one (bpp >= 1.25)",
+          pattern, kind="empirical", thesis="Fig. 5.6 (SMOL-L, R20): first conv and final FC much higher than the rest",
+          ours="first - middle / last - middle at λd = " + ", ".join(
+              f"{cfg.lam_d[i]:g}: {margins[i, 0]:+.2f} / {margins[i, 1]:+.2f}" for i in tested)
+          + (f" bits (tested); at the other λd {margins[len(tested):].min():+.2f} bits at least"
+             if len(tested) < len(cfg.lam_d) else " bits"),
+          value=float(margins[tested, 0].min()) if tested else None, min_scale="book")
+display(Markdown("So at every tested $\\lambda d$ the middle matrix gets the fewest bits and the classifier the "
+                 "most, as in Figure 5.6." if pattern else "So the pattern of Figure 5.6 does **not** show up at "
+                 "every tested $\\lambda d$ in this run (margins above)."))
 
 # %% [markdown]
 # **One precision per layer (SMOL-L)** and a cheap mixed-precision baseline. SMOL-L shares one $s$ per layer; we
@@ -350,10 +449,21 @@ run.claim("layer pattern: first and last layers get more bits than the middle on
 # (the baseline from the full-precision one) and get the same fine-tuning.
 
 # %%
-seed0 = cfg.seeds[0]
+seed0 = seeds[0]
 layer_rows = ex.layerwise_comparison(cfg, data, seed0, dev, augment=augment)
-run.table(layer_rows, fmt={"λd": "g", "bpp": ".2f", "sensitivity bpp": ".2f"},
-          caption=f"Seed {seed0}. Layers in order: {names}.")
+display(run.table([{c: r[c] for c in ex.LAYER_COLUMNS} for r in layer_rows],
+                  fmt={"λd": "g", "bpp": ".2f", "sensitivity bpp": ".2f"},
+                  caption=f"Seed {seed0}. Layers in order: {names}."))
+as_good = [r for r in layer_rows if r["sensitivity_err_after"] <= r["err_after"]
+           and r["sensitivity bpp"] <= r["bpp"] + 1e-9]
+display(Markdown(
+    f"After fine-tuning, the cheap sensitivity allocation is as good as SMOL-L or better (error at most SMOL-L's, at "
+    f"no more bits) in {len(as_good)} of {len(layer_rows)} rows: "
+    + "; ".join(f"λd = {r['λd']:g}: {100 * r['sensitivity_err_after']:.1f} % at {r['sensitivity bpp']:.2f} bpp vs "
+                f"SMOL-L {100 * r['err_after']:.1f} % at {r['bpp']:.2f} bpp" for r in layer_rows) + ". "
+    + ("On this network, learning one precision per layer buys nothing over measuring each layer's sensitivity "
+       "once; the thesis compares SMOL-L with BSQ (Table 5.1), not with such a baseline."
+       if len(as_good) == len(layer_rows) else "One seed only, so read these as an illustration, not a ranking.")))
 
 # %% [markdown]
 # ### A small CNN
@@ -364,7 +474,7 @@ run.table(layer_rows, fmt={"λd": "g", "bpp": ".2f", "sensitivity bpp": ".2f"},
 
 # %%
 images = dataset(cfg.dataset, flat=False, device=dev)
-cnn_rows = ex.cnn_comparison(cfg, images, dev)
+cnn_rows = ex.cnn_comparison(cfg, images, seeds[:cfg.n_cnn_seeds], dev)
 run.table(cnn_rows, columns=ex.CNN_COLUMNS, fmt={"λd": "g", "bpp": ".2f", "SMOL* bpp": ".2f",
                                                  "SMOL* err after %": ".1f", "FP %": ".1f"})
 
@@ -375,10 +485,16 @@ run.table(cnn_rows, columns=ex.CNN_COLUMNS, fmt={"λd": "g", "bpp": ".2f", "SMOL
 # the bits per parameter change a lot while precision training gets fewer than about 250 epochs and then settle
 # near 2.5 bpp. Here the total budget is fixed and the fraction given to precision training varies (one seed).
 
-# %% mystnb={"image": {"alt": "Bits per parameter (blue, left axis) and test error after fine-tuning (orange, right axis) against the number of precision-training epochs out of a fixed total: the more epochs go to precision training, the fewer bits SMOL ends with, and the test error rises slowly as the fine-tuning share shrinks."}}
+# %% mystnb={"image": {"alt": "Bits per parameter (blue, left axis) and test error after fine-tuning (orange, right axis) against the number of precision-training epochs out of a fixed total number of epochs."}}
 split_rows = ex.budget_split(cfg, data, ld2, seed0, dev, augment=augment)
 figures.budget_split_figure(split_rows, cfg.split_total, ld2)
 plt.show()
+
+# %% [markdown]
+# How to read the split: the bits are decided during precision training, so its length sets how far the penalty
+# can push the precisions down, while the error after fine-tuning depends on how many epochs are left to adapt the
+# weights to them. The thesis's choice (350 + 300) sits where the first has saturated. On one seed this is an
+# illustration of the trade-off, not a measurement of where it saturates; no claim is made on it.
 
 # %% [markdown]
 # ### Activations (SMOL-A)
@@ -392,11 +508,16 @@ plt.show()
 
 # %%
 act_rows = ex.activation_comparison(cfg, data, seed0, dev)
-run.table(act_rows, columns=ex.ACTIVATION_COLUMNS, fmt={"bits per activation": ".2f"},
+run.table([{c: r[c] for c in ex.ACTIVATION_COLUMNS} for r in act_rows], fmt={"bits per activation": ".2f"},
           caption=f"Seed {seed0}, full-precision weights; the PACT rows reuse the same trained network and clip "
                   "levels.")
 
 # %% [markdown]
+# The comparison is made at whatever bits per activation SMOL-A lands on for this $\lambda$, one seed, against
+# PACT at 2 and 3 bits from the same trained network: a fair comparison needs SMOL-A's bits to match PACT's, which
+# would take a search over $\lambda$ that this chapter does not run. The outcome is discussed under "What did not
+# reproduce".
+#
 # ## 6. What the bits cost
 #
 # Average bits per parameter (the thesis's metric; 32 / bpp is its compression ratio) counts storage. Compute is
@@ -422,23 +543,58 @@ run.table(ex.cost_rows(probe, data.x_test[:2], prec, uniform_bits=2, activation_
 #
 # ## What did not reproduce
 #
-# * **SMOL beating full precision.** The thesis's CIFAR and ImageNet tables put several SMOL models above their
-#   full-precision baselines and credit the noise with a regularizing effect. Here the best SMOL and SMOL* errors
-#   after fine-tuning are within noise of full precision, not clearly below it (numbers in the table of section 4;
-#   one test image is 0.19 points).
-# * **The shuffled-precision gap after re-training.** Table 5.6 reports 91.5 % against 89.3 % *after* 300 epochs
-#   of re-training. Before fine-tuning our gap is large (above); after fine-tuning it mostly closes on digits, as
-#   the digest's prototypes also found, so only the before-fine-tuning claim is asserted.
-# * **SMOL-A against PACT** (Table 5.5: SMOL-A 1.8 bits per activation at 90.3 % against PACT 2 bits at 89.2 %)
-#   is not reproduced as a comparison: our single SMOL-A run landed below 2 bits per activation and its error
-#   is *above* PACT's at 2 bits (table in section 5), and we did not tune $\lambda$ to match the bits. The grid is
-#   also our choice, since the thesis does not give one.
-# * **The layer pattern** holds only in the small sense of section 5 (three layers, first and last above the
+# * **The layer pattern** can hold only in the small sense of section 5 (three layers, first and last above the
 #   middle); the deeper structure the thesis describes for ResNet-20 needs a deeper network.
 # * **The 250-epoch saturation of Figure 5.7** is a property of the thesis's budget and learning rate for $s$;
 #   the split figure above is the digits analogue, not a test of that number.
+# * **The shuffled-precision gap after re-training.** Table 5.6 reports 91.5 % against 89.3 % *after* 300 epochs
+#   of re-training. We measure the gap only before fine-tuning (the shuffled precisions are not fine-tuned here);
+#   the digest's prototypes found that on digits it mostly closes after fine-tuning, so only the
+#   before-fine-tuning claim is made.
+# * **SMOL-A's activation grid** is our choice, since the thesis does not give one, and we did not tune its
+#   $\lambda$ to land at PACT's bits.
+# * **Protocol.** Every departure from the thesis's grid is listed where it is made: the digits MLP instead of
+#   ResNet-20 on CIFAR-10, a per-layer power-of-two scale, Adam on $s$ at $10^{-2}$ instead of $10^{-3}$, a few dozen
+#   epochs instead of 350 + 300, no learning-rate decay, a wider grid of $\lambda d$, and a small CNN and SMOL-A
+#   runs on one or two seeds only.
 #
+# The rest of this list depends on the run; this run's numbers:
+
+# %%
+best = min(min(sweep.mean("err_after", ld), sweep.mean("err_zpa_after", ld)) for ld in cfg.lam_d)
+fp_gap = 100 * (best - fp_err)
+act = {r["activations"]: r for r in act_rows}
+notes = [f"**SMOL beating full precision.** The thesis's CIFAR and ImageNet tables put several SMOL models above "
+         f"their full-precision baselines. Here the best SMOL or SMOL* error after fine-tuning is {100 * best:.2f} % "
+         f"against {100 * fp_err:.2f} % for full precision ({fp_gap:+.2f} points; one test image is "
+         f"{100 / n_test:.2f} points)" + (", not below it." if fp_gap >= 0 else ".")]
+if d_after < 0:
+    notes.append(f"**SMOL against uniform 2-bit after fine-tuning.** At {bpp_of[ld_b]:.2f} bpp SMOL ends "
+                 f"{-d_after:.2f} points *worse* than uniform 2-bit ({sm_pct['err_after', ld_b]:.2f} % against "
+                 f"{pct['err_u2_after']:.2f} %): with fine-tuning, spending the bits uniformly does as well on this "
+                 "task, unlike the thesis's ResNet-20 (SMOL 92.5 % at 2.1 bpp, LQ-Nets 91.8 % at 2 bits).")
+notes.append(f"**SMOL against uniform 2-bit before fine-tuning** is reported, not asserted (section 4): this run's "
+             f"median lead over {k} seeds is {float(np.median(d_seed)):+.2f} points (per seed "
+             f"{', '.join(f'{d:+.2f}' for d in d_seed)}), " + ("above" if beats_u2 else "below")
+             + " the 0.5-point margin; one test image is 0.19 points.")
+if act:
+    a, p2 = act["SMOL-A"], act["PACT 2-bit"]
+    notes.append(f"**SMOL-A against PACT** (Table 5.5: SMOL-A 1.8 bits per activation at 90.3 % against PACT 2 bits "
+                 f"at 89.2 %): our single SMOL-A run has {a['bits per activation']:.2f} bits per activation and "
+                 f"{100 * a['err_after']:.1f} % error after fine-tuning, against {100 * p2['err_after']:.1f} % for "
+                 "PACT at 2 bits" + (" (worse)." if a["err_after"] > p2["err_after"] else " (no worse)."))
+if as_good:
+    notes.append(f"**SMOL-L against a cheap baseline.** The one-shot sensitivity allocation matched or beat SMOL-L "
+                 f"after fine-tuning in {len(as_good)} of {len(layer_rows)} rows of section 5 (one seed).")
+display(Markdown("\n".join(f"* {n}" for n in notes)))
+
+# %% [markdown]
 # ## At the thesis's scale
+#
+# Which numbers to expect from `full` scale, and which not: the thesis's claims that this chapter could only
+# approximate are the ones that depend on the network having little slack, namely SMOL staying ahead of uniform
+# quantization *after* training, and the layer pattern of Figure 5.6. A digits MLP trained for a few dozen epochs
+# is the wrong place to test either; the CIFAR-10 protocol below is the right one, at about a GPU-day per seed.
 #
 # With `SCALE = "full"` (and CIFAR-10's python batches under `$EFFCOURSE_DATA/cifar10`) the cells of section 4 run
 # the thesis's CIFAR-10 protocol: 350 epochs of precision training and 300 of fine-tuning, SGD with momentum 0.9
@@ -462,8 +618,9 @@ run.table(ex.cost_rows(probe, data.x_test[:2], prec, uniform_bits=2, activation_
 #
 # ## Claims
 #
-# Every row below was asserted when this page was built (rows marked *not asserted* ran at a scale too small for
-# the claim). The thesis's numbers come from ResNet-20 on CIFAR-10; ours from the digits MLP above.
+# Every row below was asserted when this page was built, except rows marked *not asserted* (run at a scale too
+# small for the claim) and rows marked *reported* (shown with their outcome, never asserted: they did not hold
+# robustly enough over development seeds to be asserted, and the prose above says what was measured). The thesis's numbers come from ResNet-20 on CIFAR-10; ours from the digits MLP above.
 
 # %%
 run.claims_table()

@@ -49,11 +49,18 @@ DEVICE = "auto"
 # flat, standardized digits (pixels constant on the training split dropped), at `full` the thesis's Wide ResNets on
 # CIFAR-10 images with crops and flips. Tuning always happens on a validation split carved from the training part;
 # the test split is touched only by the final comparison (Section 6).
+#
+# `SEED` is the only source of randomness: every experiment below draws its seeds from it through `run.seeds`, so a
+# run with another `SEED` is an independent replicate of all of them. That includes the validation split, which the
+# thesis also draws at random (a random 5,000-image subset of CIFAR-10's training set); pixels that happen to be
+# constant on the part we tune on are dropped too (Section 5 shows why). Only the 70/30 train/test split of digits
+# is fixed, as CIFAR-10's test set is.
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from effcourse import Run
 from effcourse.avagrad import OPTIMIZERS, figures, limit, model_factory, optimizer_factory, pitfall, properties, tuning
@@ -64,12 +71,15 @@ from effcourse.core.data import dataset, holdout
 run = Run("08-avagrad", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
 dev = run.device
-# every experiment's seeds are offset by SEED, so that a run with another SEED is an independent replicate
-grid_seeds = [SEED + s for s in cfg.grid_seeds]
-compare_seeds = [SEED + s for s in cfg.compare_seeds]
+limit_seeds = run.seeds(cfg.n_limit_seeds, offset=0)        # Section 1: data, initialization, minibatches
+(prop_seed,) = run.seeds(1, offset=10)                      # Section 3: the random gradients
+counter_gen = run.generator_for(20)                         # Section 2: the sample sequences
+(split_seed,) = run.seeds(1, offset=30)                     # the validation split
+grid_seeds = run.seeds(cfg.n_grid_seeds, offset=100)        # Sections 4-6: initializations, minibatch orders
+compare_seeds = run.seeds(cfg.n_compare_seeds, offset=200)  # Section 6: the final trainings
 base = dataset(cfg.dataset, flat=cfg.model == "mlp", device=dev)  # the MLP reads rows, the WRN images
-val = holdout(base, cfg.val_fraction, seed=0)                      # the tuning split
-make_model = model_factory(cfg, base, dev)                         # the network tuned on
+val = pitfall.drop_constant_columns(holdout(base, cfg.val_fraction, seed=split_seed))  # the tuning split
+make_model = model_factory(cfg, val, dev)                          # the network tuned on
 make_final_model = model_factory(cfg, base, dev, final=True)       # the network reported (WRN-28-10 at full)
 fit_kw = tuning.fit_kwargs(cfg, cfg.grid_epochs)                   # batch, augmentation, lr schedule
 run
@@ -105,34 +115,51 @@ run
 #
 # We check the limit numerically: train a small network for a few hundred steps with Adam at $\alpha=\gamma\epsilon$
 # and with EMA-momentum SGD at $\gamma$ (PyTorch's Adam corrects the bias of $m$, so the reference corrects it too),
-# and measure how far apart the final weights are. AvaGrad appears here already because the same limit holds for
-# it **at a fixed $\alpha$**, a property Section 3 explains.
+# and measure how far apart the final weights are, for several seeds (each its own synthetic data, initialization
+# and minibatch stream). AvaGrad appears here already because the same limit holds for it **at a fixed $\alpha$**,
+# a property Section 3 explains.
 
 # %%
-rows = limit.limit_distances(cfg.limit_eps, gamma=0.05, steps=cfg.limit_steps, seed=SEED, device=dev)
-run.table([(r["eps"], r["adam_scaled"], r["avagrad"], r["adam_fixed"]) for r in rows],
+lim = limit.limit_over_seeds(cfg.limit_eps, gamma=0.05, steps=cfg.limit_steps, seeds=limit_seeds, device=dev)
+run.table([(eps, *(f"{np.median(lim[c][:, i]):.2e} ({lim[c][:, i].max():.2e})" for c in limit.COLUMNS))
+           for i, eps in enumerate(cfg.limit_eps)],
           ["$\\epsilon$", "Adam($\\alpha=\\gamma\\epsilon$) to SGD", "AvaGrad($\\alpha=\\gamma$) to SGD",
-           "Adam($\\alpha=\\gamma$) to SGD"], fmt={"$\\epsilon$": ".0e"}, floatfmt=".2e")
+           "Adam($\\alpha=\\gamma$) to SGD"], fmt={"$\\epsilon$": ".0e"})
 
 # %% [markdown]
-# Both distances shrink in proportion to $1/\epsilon$: the adaptive part of the update is an $O(1/\epsilon)$
-# perturbation of SGD. The last column is the catch: Adam reaches SGD only if its learning rate grows with
-# $\epsilon$; at a fixed $\alpha$ its steps vanish (the distance saturates at the length of SGD's whole path).
-# AvaGrad reaches SGD at the same $\alpha$, which is what makes its two hyperparameters separable.
+# Each cell is the median distance over the seeds, with the largest in brackets. If the adaptive part of the
+# update is an $O(1/\epsilon)$ perturbation of SGD, the first two columns shrink in proportion to $1/\epsilon$,
+# a hundredfold from $\epsilon = 1$ to $10^2$ (the checks below use these two values of $\epsilon$, where the
+# distances stay far above the float32 rounding of the weights). The last column is the catch: Adam reaches SGD
+# only if its learning rate grows with $\epsilon$; at a fixed $\alpha$ its steps vanish and the distance saturates
+# at the length of SGD's whole path. For AvaGrad we assert a median over the seeds: a shrink of more than 30x (the
+# rate predicts 100x) to a distance below $10^{-3}$ (a median, because on a rare seed a ReLU kink amplifies the
+# tiny difference and that seed's distance stays large); for Adam, on every seed, a distance below $10^{-2}$ at
+# $\alpha=\gamma\epsilon$ that is more than 100 times smaller than at a fixed $\alpha$ at the largest $\epsilon$.
 
 # %%
-d_ratio = rows[0]["avagrad"] / rows[1]["avagrad"]
-run.claim("eps -> inf: AvaGrad at fixed lr becomes EMA-momentum SGD",
-          rows[1]["avagrad"] < 1e-3 and d_ratio > 30,
-          thesis="Adam(alpha = gamma eps) -> SGD(gamma) as eps -> inf (eq. 6.8)",
-          ours=f"distance {rows[1]['avagrad']:.1e} at eps=1e2, shrinks {d_ratio:.0f}x from eps=1 to 1e2",
-          value=rows[1]["avagrad"])
-run.claim("eps -> inf: Adam becomes SGD only with lr = gamma * eps",
-          rows[1]["adam_scaled"] < 1e-2 and rows[-1]["adam_fixed"] > 100 * rows[-1]["adam_scaled"],
-          thesis="alpha_t = gamma eps needed (eq. 6.8)",
-          ours=f"lr = gamma eps: {rows[-1]['adam_scaled']:.1e}; fixed lr: {rows[-1]['adam_fixed']:.1e} "
-               f"at eps={cfg.limit_eps[-1]:.0e}",
-          value=rows[1]["adam_scaled"])
+k, eps_hi = len(limit_seeds), cfg.limit_eps[-1]
+ava_shrink = lim["avagrad"][:, 0] / lim["avagrad"][:, 1]
+adam_gap = lim["adam_fixed"][:, -1] / lim["adam_scaled"][:, -1]
+ava_d = float(np.median(lim["avagrad"][:, 1]))
+ava_ok = run.claim(
+    f"median over {k} seeds: at a fixed lr AvaGrad -> EMA-momentum SGD like 1/eps",
+    bool(ava_d < 1e-3 and np.median(ava_shrink) > 30), kind="empirical",
+    thesis="Adam(alpha = gamma eps) -> SGD(gamma) as eps -> inf (eq. 6.8); AvaGrad needs no rescaled alpha",
+    ours=f"median distance at eps=1e2 {ava_d:.1e}, median shrink {np.median(ava_shrink):.0f}x from eps=1 (seeds "
+         f"{ava_shrink.min():.0f}-{ava_shrink.max():.0f}x; asserted < 1e-3 and > 30x)", value=ava_d)
+adam_ok = run.claim(
+    f"worst of {k} seeds: Adam -> SGD only with lr = gamma * eps",
+    bool((lim["adam_scaled"][:, 1] < 1e-2).all() and (adam_gap > 100).all()), kind="math",
+    thesis="alpha_t = gamma eps needed (eq. 6.8)",
+    ours=f"lr = gamma eps: <= {lim['adam_scaled'][:, 1].max():.1e} at eps=1e2; a fixed lr is {adam_gap.min():.0f}x "
+         f"farther or more at eps={eps_hi:.0e} (asserted < 1e-2 and > 100x)", value=lim["adam_scaled"][:, 1].max())
+display(Markdown(
+    f"AvaGrad at a fixed $\\alpha$ {'approached' if ava_ok else '**did not** approach'} SGD like $1/\\epsilon$ "
+    f"in the median over {k} seeds (shrink {ava_shrink.min():.0f}x to {ava_shrink.max():.0f}x), and Adam "
+    f"{'reached SGD only with' if adam_ok else '**did not** behave as eq. 6.8 says'}"
+    f" $\\alpha = \\gamma\\epsilon$. Reaching SGD at the same $\\alpha$ is what makes AvaGrad's two "
+    "hyperparameters separable."))
 
 # %% [markdown]
 # ## 2. A problem on which Adam fails for every $\epsilon$
@@ -190,15 +217,17 @@ print("smallest C with (6.23) >= 0:", smallest_C)
 # **Delayed Adam** (Algorithm 6: $\eta_t$ computed from $v_{t-1}$, before $v$ sees $g_t$) and Adam with a growing
 # $\epsilon_t = t^{3/2}$, which the thesis also runs; the thesis does not say how $\alpha_t$ scales with it, and we
 # take $\alpha_t = \alpha\,\epsilon_t$ so that the method tends to SGD. Each method sees the same sample sequence,
-# in several independent runs batched on the device.
+# in several independent runs (sample sequences drawn from `SEED`) batched on the device. The thesis plots one run
+# per method and gives no criterion; ours, fixed before the runs: Adam has not converged if even its best run ends
+# with a running mean of at least 0.8 (it is 1 at $w = 1$), and Delayed Adam has if its median run ends at 0.2 or
+# below (thresholds fixed on development seeds, with a margin over what they gave).
 
-# %% mystnb={"image": {"alt": "Running mean of the squared gradient against steps (log axis) on the counterexample, mean and range of the runs: Adam stays at 1 for the whole run, AMSGrad falls slowly from 1, and Delayed Adam and Adam with a growing epsilon fall towards 0."}}
+# %% mystnb={"image": {"alt": "Running mean of the squared gradient against steps (log axis) on the counterexample, one line (mean) and band (range over runs) for each of Adam, AMSGrad, Delayed Adam and Adam with a growing epsilon; the table and text below give where each ends in this run."}}
 every = max(cfg.counter_steps // 200, 1)
 out = cx.run_methods(prob, steps=cfg.counter_steps, lr=cfg.counter_lr, beta2=0.99, eps=1e-8, w1=1.0,
-                     seeds=cfg.counter_seeds, generator=torch.Generator().manual_seed(SEED), device=dev,
-                     record_every=every)
+                     runs=cfg.counter_runs, generator=counter_gen, device=dev, record_every=every)
 fig = figures.plot_running_mean(
-    out, every, title=f"Eq. 6.13 ($C$=999): running mean of the squared gradient, {cfg.counter_seeds} runs")
+    out, every, title=f"Eq. 6.13 ($C$=999): running mean of the squared gradient, {cfg.counter_runs} runs")
 plt.show()
 final = {m: out[m][:, -1].cpu().numpy() for m in cx.METHODS}
 run.table([(figures.METHOD_LABELS[m], f"{v.mean():.3f} ({v.min():.3f}-{v.max():.3f})", float(out[m + "/w"].mean()))
@@ -206,25 +235,34 @@ run.table([(figures.METHOD_LABELS[m], f"{v.mean():.3f} ({v.min():.3f}-{v.max():.
           floatfmt=".3f")
 
 # %% [markdown]
-# Adam stays at $w = 1$, where the squared gradient is $\delta^2 = 1$, for the whole run: the expected step of
-# (6.23) is positive, so even a start at $w^\star$ drifts back. Delaying the second moment by one step makes
-# $\eta_t$ independent of the current sample, and the drift disappears; a growing $\epsilon_t$ does the same by
-# making Adam more SGD-like over time (Theorem 6.2). AMSGrad's non-decreasing $v$ also converges here, slowly from
-# $w_1 = 1$ (the thesis's proof covers AMSGrad only in the $\epsilon = 0$ setting of Reddi et al.).
+# What the theory predicts: at $w = 1$ the squared gradient is $\delta^2 = 1$, and the expected step of (6.23) is
+# positive there, so Adam should stay at the boundary (even a start at $w^\star$ drifts back). Delaying the second
+# moment by one step makes $\eta_t$ independent of the current sample, which removes the drift; a growing
+# $\epsilon_t$ should do the same by making Adam more SGD-like over time (Theorem 6.2). AMSGrad's non-decreasing
+# $v$ is covered by the thesis's proof only in the $\epsilon = 0$ setting of Reddi et al. What this run did:
 
 # %%
+n_runs, ends = cfg.counter_runs, {m: (float(np.median(v)), v.min(), v.max()) for m, v in final.items()}
 adam_end, delayed_end = final["adam"], final["delayed_adam"]
-run.claim("Adam does not converge on eq. 6.13", adam_end.min() >= 0.8,
-          thesis="running mean of ||grad||^2 -> 1 (Fig. 6.7)",
-          ours=f"{adam_end.min():.3f}-{adam_end.max():.3f} after {cfg.counter_steps:,} steps",
-          value=adam_end.mean())
-run.claim("Delayed Adam converges on eq. 6.13", delayed_end.max() <= 0.15 and adam_end.min() >= 5 * delayed_end.max(),
-          thesis="decreases towards 0 (Fig. 6.7)",
-          ours=f"{delayed_end.min():.3f}-{delayed_end.max():.3f} (Adam/Delayed >= "
-               f"{adam_end.min() / delayed_end.max():.1f}x)",
-          value=delayed_end.mean(), min_scale="book")
-run.claim("bound (6.23) is positive at the thesis's example", cx.adam_drift_bound(999, 1, 0.99, 1e-8) > 0,
-          thesis=">= 0 for C large enough", ours=f"{cx.adam_drift_bound(999, 1, 0.99, 1e-8):+.5f}")
+adam_stuck = run.claim(f"worst of {n_runs} runs: Adam does not converge on eq. 6.13", adam_end.min() >= 0.8,
+                       kind="empirical", thesis="running mean of ||grad||^2 -> 1 (Fig. 6.7)",
+                       ours=f"{adam_end.min():.3f}-{adam_end.max():.3f} after {cfg.counter_steps:,} steps "
+                            "(asserted >= 0.8)", value=adam_end.min())
+delayed_ok = run.claim(f"median of {n_runs} runs: Delayed Adam converges on eq. 6.13",
+                       ends["delayed_adam"][0] <= 0.2, kind="empirical", thesis="decreases towards 0 (Fig. 6.7)",
+                       ours=f"median {ends['delayed_adam'][0]:.3f} (runs {delayed_end.min():.3f}-"
+                            f"{delayed_end.max():.3f}; asserted <= 0.2), Adam's best run "
+                            f"{adam_end.min() / ends['delayed_adam'][0]:.0f}x higher",
+                       value=ends["delayed_adam"][0], min_scale="book")
+bound = cx.adam_drift_bound(999, 1, 0.99, 1e-8)
+run.claim("bound (6.23) is positive at the thesis's example", bound > 0, kind="math",
+          thesis=">= 0 for C large enough", ours=f"{bound:+.5f} (exact arithmetic, far above rounding)")
+display(Markdown(
+    f"After {cfg.counter_steps:,} steps Adam's running mean ends at {ends['adam'][1]:.3f}-{ends['adam'][2]:.3f}: "
+    f"{'it stays at $w = 1$' if adam_stuck else 'it **did not** stay at $w = 1$ on every run'}. Delayed Adam's "
+    f"median run ends at {ends['delayed_adam'][0]:.3f} ({'converging' if delayed_ok else '**not** below 0.2'}), "
+    f"Adam with $\\epsilon_t = t^{{3/2}}$ at {ends['adam_eps_schedule'][0]:.3f}, and AMSGrad at "
+    f"{ends['amsgrad'][0]:.3f} (median runs; every method starts at $w_1 = 1$, where the running mean starts at 1)."))
 
 # %% [markdown]
 # ## 3. From Delayed Adam to AvaGrad
@@ -260,9 +298,9 @@ run.claim("bound (6.23) is positive at the thesis's example", cx.adam_drift_boun
 # :class: note
 # The authors' public code differs from Algorithm 7: it applies Adam's bias corrections, takes no step at $t=1$,
 # and computes the normalizer at the end of step $t$ (from $v_{t-1}$) for use at step $t+1$, one step behind the
-# $\eta$ it normalizes. `AvaGrad(..., variant="official")` reproduces that behaviour. The default is the thesis's
-# algorithm, because it is the one the analysis above is about; on the digits grid below both reach the same best
-# error, and the thesis form separates $\alpha$ from $\epsilon$ at least as cleanly.
+# $\eta$ it normalizes. `AvaGrad(..., variant="official")` reproduces that behaviour. The default, used everywhere
+# below, is the thesis's algorithm, because it is the one the analysis above is about; this chapter does not run the
+# official variant's grid.
 # :::
 #
 # Three properties follow from the update and can be checked to machine precision:
@@ -274,14 +312,27 @@ run.claim("bound (6.23) is positive at the thesis's example", cx.adam_drift_boun
 # * **Gradient scale.** Multiplying every gradient by $c$ (as $\epsilon \to 0$) leaves Adam's steps unchanged, but
 #   scales AvaGrad's by $c$: $\eta$ scales by $1/c$, the normalized $\eta$ does not change, $m$ scales by $c$. This
 #   is why AvaGrad's good learning rates sit near SGD's, not Adam's.
+#
+# We check them in float64 on random gradients drawn from `SEED`, each predicted update against the optimizer's, to
+# a tolerance of $10^{-12}$ (or 64 rounding units of the update's size, if that is larger).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-props = properties.update_properties(steps=30, dim=50, lr=0.1, eps=1e-3, seed=0)
+props = properties.update_properties(steps=30, dim=50, lr=0.1, eps=1e-3, seed=prop_seed)
 print("update = -lr * normalized eta_{t-1} * m_t, for both g_t:", props["premise"])
 print("first step == -lr (1 - beta1) g_1:", props["first_step"])
 print(f"gradients x10: Adam's step x{props['adam_scale']:.4f}, AvaGrad's step x{props['avagrad_scale']:.4f}")
 print("Delayed Adam step == -lr eta_{t-1} m_t:", props["delayed_adam"])
+worst = max(props["premise_err"], props["first_step_err"], props["delayed_adam_err"])
+run.claim("AvaGrad's step is -lr * normalized eta_{t-1} * m_t (SGD at t = 1); Delayed Adam's is unnormalized",
+          props["premise"] and props["first_step"] and props["delayed_adam"], kind="math",
+          thesis="Algs. 6-7; eta_t independent of s_t (premise of Theorem 6.3)",
+          ours=f"largest deviation {worst:.1e} (tolerance {props['tol']:.0e})")
+scale_err = max(abs(props["adam_scale"] - 1), abs(props["avagrad_scale"] / 10 - 1))
+scale_ok = run.claim("gradients x10: Adam's step unchanged, AvaGrad's x10", scale_err <= 1e-6, kind="math",
+                     thesis="AvaGrad's step scales with the gradient, Adam's does not (eps -> 0)",
+                     ours=f"x{props['adam_scale']:.6f} and x{props['avagrad_scale']:.6f} (relative error "
+                          f"{scale_err:.0e}; tolerance 1e-6)")
 
 # %% [markdown]
 # ## 4. Separability: a grid over $(\alpha, \epsilon)$
@@ -294,10 +345,12 @@ print("Delayed Adam step == -lr eta_{t-1} m_t:", props["delayed_adam"])
 #
 # Our version of the experiment (this book's protocol, not the thesis's): an MLP with two hidden layers of
 # 128 units on scikit-learn's 8x8 digits (1,797 images; a fixed 70/30 train/test split, and a validation set of
-# 20% carved from the training part), trained for a few epochs at a constant learning rate with batch 64 and
-# $\beta = (0.9, 0.999)$, for every cell of the grid, with several seeds. Every cell of a seed starts from the same
-# weights and sees the same minibatches. Input pixels that are constant on the training set are dropped (Section 5
-# shows why that matters for AvaGrad). At `full` scale the same code runs the thesis's protocol on CIFAR-10.
+# 20% drawn from the training part), trained for a few epochs at a constant learning rate with batch 64 and
+# $\beta = (0.9, 0.999)$, for every cell of the grid, with several seeds (the thesis shows one run per cell). Every
+# cell of a seed starts from the same weights and sees the same minibatches; the grid we read is the mean over the
+# seeds. Our grid is coarser than the thesis's: half-decade steps of $\alpha$ from $10^{-5}$ to $10^{3}$ and six
+# values of $\epsilon$ from $10^{-8}$ to $10^{2}$. Input pixels that are constant on the training set are dropped
+# (Section 5 shows why that matters for AvaGrad). At `full` scale the same code runs the thesis's protocol.
 
 # %%
 grids = {name: tuning.mean_grid(make_model, optimizer_factory(name, cfg.weight_decay), val, cfg.grid_lrs,
@@ -305,7 +358,7 @@ grids = {name: tuning.mean_grid(make_model, optimizer_factory(name, cfg.weight_d
          for name in ("adam", "avagrad")}
 best = {k: tuning.best_lr_per_eps(v, cfg.grid_lrs) for k, v in grids.items()}
 
-# %% mystnb={"image": {"alt": "Two heat maps of validation error over log10 learning rate (x) and log10 epsilon (y), dark for 20 percent or more and yellow for the lowest error, with red dots at each row's best learning rate. For Adam the low-error band bends into a diagonal at large epsilon, so its best learning rate moves by about four decades; for AvaGrad the band is nearly vertical, its best learning rate staying within about half a decade for epsilon from 1e-4 to 100 and moving right only at the smallest epsilons."}, "figure": {"caption": "Validation error on digits (%, mean over seeds, clipped at 20) of Adam (left) and AvaGrad (right) over the learning rate $\\alpha$ and $\\epsilon$; red dots mark the best learning rate for each $\\epsilon$.", "name": "fig-avagrad-grid"}}
+# %% mystnb={"image": {"alt": "Two heat maps of validation error over log10 learning rate (x) and log10 epsilon (y), dark for 20 percent or more and yellow for the lowest error, with red dots at each row's best learning rate, Adam on the left and AvaGrad on the right. The thesis expects a band that bends into a diagonal at large epsilon for Adam and a vertical band for AvaGrad; the table below the figure gives this run's best learning rate for each epsilon."}, "figure": {"caption": "Validation error on digits (%, mean over seeds, clipped at 20) of Adam (left) and AvaGrad (right) over the learning rate $\\alpha$ and $\\epsilon$; red dots mark the best learning rate for each $\\epsilon$.", "name": "fig-avagrad-grid"}}
 fig = figures.plot_grids(grids, best, cfg.grid_lrs, cfg.grid_eps, titles={"adam": "Adam", "avagrad": "AvaGrad"})
 plt.show()
 
@@ -319,21 +372,33 @@ run.table([(eps, *(f"{best[k][i]:.2g} ({100 * err_best[k][i]:.1f})" for k in ("a
            for i, eps in enumerate(cfg.grid_eps)],
           ["$\\epsilon$", "Adam best $\\alpha$ (err %)", "AvaGrad best $\\alpha$ (err %)"], fmt={"$\\epsilon$": ".0e"})
 
+# %% [markdown]
+# The claims read the mean grid over the seeds, on the values of $\epsilon$ from $10^{-4}$ up (Section 5 explains
+# the rows below). The thresholds: AvaGrad's best $\alpha$ may span at most one decade (two grid steps), Adam's
+# must span at least three (the thesis's diagonal band moves it by as many decades as $\epsilon$ moves in the SGD
+# regime), and the best errors of the two grids must be within one point (two to three validation images).
+#
+# The claim on AvaGrad's spread is *reported*, not asserted. On one of our development seeds AvaGrad's best
+# $\alpha$ at $\epsilon = 10^{-4}$ sat a decade above its best at larger $\epsilon$, exactly at the threshold: at
+# $10^{-4}$ the normalizer is already partly ruled by the coordinates with the smallest second moments (Section 5
+# measures it), so this end of the range is not reliably separable on the digits MLP. Adam's claim is asserted.
+
 # %%
 probe_eps = [e for e in (1e-4, 1e-2, 1.0, 100.0) if e in cfg.grid_eps]
-rows_idx = [cfg.grid_eps.index(e) for e in probe_eps]
-spread_ava = tuning.log10_spread(best["avagrad"][rows_idx])
-spread_adam = tuning.log10_spread(best["adam"][rows_idx])
-run.metric("grid/spread_avagrad", spread_ava)
-run.metric("grid/spread_adam", spread_adam)
-run.claim("AvaGrad's best lr barely moves with eps", spread_ava <= 1.0,
-          thesis="best alpha = 1.0 for each of 21 eps (Fig. 6.2)",
-          ours=f"best lr spans {spread_ava:.1f} decades over eps in {probe_eps}", value=spread_ava, min_scale="book")
-run.claim("Adam's best lr moves with eps", spread_adam >= 3.0,
-          thesis="diagonal band alpha ~ eps for large eps (Fig. 6.1)",
-          ours=f"best lr spans {spread_adam:.1f} decades over the same eps", value=spread_adam, min_scale="book")
+rows_idx, kg = [cfg.grid_eps.index(e) for e in probe_eps], len(grid_seeds)
+spread_ava = run.metric("grid/spread_avagrad", tuning.log10_spread(best["avagrad"][rows_idx]))
+spread_adam = run.metric("grid/spread_adam", tuning.log10_spread(best["adam"][rows_idx]))
+ava_flat = run.claim(f"mean grid over {kg} seeds: AvaGrad's best lr moves <= 1 decade with eps", spread_ava <= 1.0,
+                     kind="empirical", thesis="best alpha = 1.0 for each of 21 eps (Fig. 6.2)",
+                     ours=f"best lr spans {spread_ava:.1f} decades over eps in {probe_eps}", value=spread_ava,
+                     min_scale="book", assert_claim=False)
+adam_moves = run.claim(f"mean grid over {kg} seeds: Adam's best lr moves >= 3 decades with eps", spread_adam >= 3.0,
+                       kind="empirical", thesis="diagonal band alpha ~ eps for large eps (Fig. 6.1)",
+                       ours=f"best lr spans {spread_adam:.1f} decades over the same eps", value=spread_adam,
+                       min_scale="book")
 best_err = {k: float(v.min()) for k, v in grids.items()}
-run.claim("AvaGrad's best validation error matches Adam's", abs(best_err["avagrad"] - best_err["adam"]) <= 0.01,
+run.claim(f"mean grid over {kg} seeds: AvaGrad's best validation error within 1 pt of Adam's",
+          abs(best_err["avagrad"] - best_err["adam"]) <= 0.01, kind="empirical",
           thesis="comparable best performance after tuning (Table 6.1)",
           ours=f"Adam {100 * best_err['adam']:.2f}%, AvaGrad {100 * best_err['avagrad']:.2f}%",
           value=best_err["avagrad"] - best_err["adam"], min_scale="book")
@@ -357,23 +422,32 @@ run.table([(k, ", ".join(f"{100 * g:.1f}" for g in gaps[k]), ", ".join(f"{100 * 
           ["", "worst excess error (pts) of an lr tuned at each $\\epsilon$, reused at all",
            f"same, $\\epsilon \\in$ {probe_eps} only", "expected random trials to 0.5 pt"], floatfmt=".1f")
 
-# %%
-run.metric("grid/transfer_gap_avagrad", float(gaps_probe["avagrad"].max()))
-run.metric("grid/transfer_gap_adam", float(gaps_probe["adam"].max()))
-run.claim("a learning rate tuned at one eps transfers to the others (AvaGrad only)",
-          gaps_probe["avagrad"].max() <= 0.03 and gaps_probe["adam"].max() >= 0.3,
-          thesis="AvaGrad: 13 trials to <1% suboptimality vs Adam's 74 (Fig. 6.6)",
-          ours=f"eps in [1e-4, 100]: worst gap AvaGrad {100 * gaps_probe['avagrad'].max():.1f} pts, "
-               f"Adam {100 * gaps_probe['adam'].max():.1f} pts", value=float(gaps_probe["avagrad"].max()),
-          min_scale="book")
-
 # %% [markdown]
-# Between $\epsilon = 10^{-4}$ and $10^{2}$, six decades, AvaGrad's best learning rate barely moves, and a learning
-# rate tuned anywhere in that range can be reused anywhere else at a small cost; Adam's best learning rate moves by
-# decades and a transferred one fails outright (the claims below give the numbers of this run). Below $10^{-4}$
-# AvaGrad's best learning rate starts to grow as well (the grid's first rows), a bend the thesis does not report;
-# the next section explains where it comes from, and the section *What did not reproduce* sums it up with the
-# tuning cost.
+# The claim on transfer: from $\epsilon = 10^{-4}$ up, an $\alpha$ tuned at any $\epsilon$ costs AvaGrad at most
+# 3 points anywhere else, and costs Adam at least 30 (a transferred learning rate that fails outright). It is
+# *reported*, not asserted, for the reason above: on the development seed whose best $\alpha$ at $10^{-4}$ moved a
+# decade, that $\alpha$ diverged at larger $\epsilon$ and the transfer gap was as large as Adam's.
+
+# %%
+gap_ava = run.metric("grid/transfer_gap_avagrad", float(gaps_probe["avagrad"].max()))
+gap_adam = run.metric("grid/transfer_gap_adam", float(gaps_probe["adam"].max()))
+transfers = run.claim(f"mean grid over {kg} seeds: an lr tuned at one eps transfers (<= 3 pts) for AvaGrad only "
+                      "(Adam >= 30 pts)", gap_ava <= 0.03 and gap_adam >= 0.3, kind="empirical",
+                      thesis="AvaGrad: 13 trials to <1% suboptimality vs Adam's 74 (Fig. 6.6)",
+                      ours=f"eps in [1e-4, 100]: worst gap AvaGrad {100 * gap_ava:.1f} pts, Adam {100 * gap_adam:.1f}"
+                           " pts", value=gap_ava, min_scale="book", assert_claim=False)
+low = [i for i, e in enumerate(cfg.grid_eps) if e < 1e-4]
+low_best = ", ".join(f"{best['avagrad'][i]:.2g} at {cfg.grid_eps[i]:.0e}" for i in low)
+display(Markdown(
+    f"Between $\\epsilon = 10^{{-4}}$ and $10^{{2}}$, AvaGrad's best learning rate spans {spread_ava:.1f} decades "
+    f"and Adam's {spread_adam:.1f}; a learning rate tuned anywhere in that range costs AvaGrad at most "
+    f"{100 * gap_ava:.1f} points elsewhere, and Adam up to {100 * gap_adam:.1f}. "
+    + ("The claims on separability and transfer held (two of them reported only). "
+       if ava_flat and adam_moves and transfers else
+       "**Not every claim on separability and transfer held in this run** (see the claims table). ")
+    + (f"Below $10^{{-4}}$ AvaGrad's best learning rate is {low_best}, against {best['avagrad'][rows_idx].min():.2g}"
+       f"-{best['avagrad'][rows_idx].max():.2g} from $10^{{-4}}$ up; the next section looks at what happens there."
+       if low else "")))
 
 # %% [markdown]
 # ## 5. Where separability breaks: coordinates with tiny second moments
@@ -399,47 +473,55 @@ if cfg.pitfall_eps:  # the MLP protocol only (full scale sets no pitfall_eps)
     display(run.table([(e, f"{100 * sh:.1f}%", r) for e, (sh, r) in zip(cfg.pitfall_eps, shares)],
                       ["$\\epsilon$", "share of $\\|\\eta\\|^2$ in the top 1% of coordinates",
                        "smallest $\\sqrt{v_i}$ / median"], fmt={"$\\epsilon$": ".0e"}, floatfmt=".3f"))
+    (e_lo, (sh_lo, _)), (e_hi, (sh_hi, _)) = (cfg.pitfall_eps[0], shares[0]), (cfg.pitfall_eps[-1], shares[-1])
+    display(Markdown(f"At $\\epsilon$ = {e_lo:.0e} the top 1% of coordinates hold {100 * sh_lo:.0f}% of "
+                     f"$\\|\\eta\\|^2$; at $\\epsilon$ = {e_hi:.0e}, {100 * sh_hi:.0f}% (an even share is 1%)."))
 
 # %% [markdown]
-# With the smallest $\epsilon$, a hundredth of the coordinates carries a large part of $\|\eta\|^2$; with
-# $\epsilon = 10^{-2}$ it carries about its fair share. That is the bend in the first rows of AvaGrad's grid.
-# Coordinates whose gradient is *exactly* zero make it much worse: three of the 64 digit pixels are zero in every
-# image (four on our training split), and the weights they feed never receive gradient, so their $\eta_i$ stays at
-# $1/\epsilon$. Below we keep those pixels in and re-run AvaGrad's grid over small $\epsilon$.
+# A large share at small $\epsilon$ is the mechanism behind a bend in the first rows of AvaGrad's grid.
+# Coordinates whose gradient is *exactly* zero make it much worse: a few of the 64 digit pixels are zero in every
+# training image, and the weights they feed never receive gradient, so their $\eta_i$ stays at $1/\epsilon$.
+# Below we keep those pixels in and re-run AvaGrad's grid over small $\epsilon$, with the same seeds, and ask for
+# the best learning rate to grow by at least 1.5 decades (three grid steps) over these values of $\epsilon$: the
+# prediction is growth by several decades, as the dead weights' $1/\epsilon$ swamps the normalizer.
 
 # %%
 if cfg.pitfall_eps:
-    raw = holdout(pitfall.raw_digits(device=dev), cfg.val_fraction, seed=0)  # constant pixels kept
-    n_dead = pitfall.constant_columns(raw)
-    pit = tuning.grid_sweep(model_factory(cfg, raw, dev), optimizer_factory("avagrad"), raw, cfg.grid_lrs,
-                            cfg.pitfall_eps, seed=grid_seeds[0], progress="pitfall", **fit_kw)
+    raw = holdout(pitfall.raw_digits(device=dev), cfg.val_fraction, seed=split_seed)  # constant pixels kept
+    n_dead, n_split = pitfall.constant_columns(raw), pitfall.constant_columns(pitfall.raw_digits())
+    pit = tuning.mean_grid(model_factory(cfg, raw, dev), optimizer_factory("avagrad"), raw, cfg.grid_lrs,
+                           cfg.pitfall_eps, grid_seeds, progress="pitfall", **fit_kw)
     best_pit = tuning.best_lr_per_eps(pit, cfg.grid_lrs)
     clean = {e: best["avagrad"][cfg.grid_eps.index(e)] for e in cfg.pitfall_eps if e in cfg.grid_eps}
-    print(f"{n_dead} input columns are constant on the training split "
-          f"({n_dead * cfg.hidden} first-layer weights get zero gradient).")
+    print(f"{n_dead} input columns are constant on the part of the training split we tune on ({n_split} on the "
+          f"whole training split): {n_dead * cfg.hidden} first-layer weights get zero gradient.")
     display(run.table([(e, f"{b:.2g} ({100 * pit[i].min():.1f})", clean.get(e, float("nan")))
                        for i, (e, b) in enumerate(zip(cfg.pitfall_eps, best_pit))],
                       ["$\\epsilon$", "best $\\alpha$, constant pixels kept (err %)", "best $\\alpha$, dropped"],
                       fmt={"$\\epsilon$": ".0e"}, floatfmt=".2g"))
-    pit_spread = tuning.log10_spread(best_pit)
-    run.metric("pitfall/spread_avagrad", pit_spread)
-    run.claim("zero-gradient weights make AvaGrad's best lr grow as eps shrinks", pit_spread >= 1.5,
-              thesis="not discussed (the thesis assumes sqrt(v) >> eps everywhere)",
-              ours=f"best lr spans {pit_spread:.1f} decades over eps in {cfg.pitfall_eps}", value=pit_spread,
-              min_scale="book")
+    pit_spread = run.metric("pitfall/spread_avagrad", tuning.log10_spread(best_pit))
+    pit_ok = run.claim(f"mean grid over {kg} seeds: zero-gradient weights make AvaGrad's best lr grow >= 1.5 "
+                       "decades as eps shrinks", pit_spread >= 1.5, kind="empirical",
+                       thesis="not discussed (the thesis assumes sqrt(v) >> eps everywhere)",
+                       ours=f"best lr spans {pit_spread:.1f} decades over eps in {cfg.pitfall_eps}",
+                       value=pit_spread, min_scale="book")
 
 # %% [markdown]
-# The practical advice that follows: with AvaGrad, either keep $\epsilon$ moderate (the thesis's own default in
-# code is $10^{-1}$ and the separable range above starts near $10^{-4}$), or make sure no parameter is starved of
-# gradient; Adam is indifferent to both.
+# The practical advice that follows from the mechanism (and from the claim above, where it held): with AvaGrad,
+# either keep $\epsilon$ moderate (the thesis's own default in code is $10^{-1}$), or make sure no parameter is
+# starved of gradient; Adam is indifferent to both.
 
 # %% [markdown]
 # ## 6. AvaGrad against the field
 #
 # Finally the comparison of the thesis's Table 6.1, at our scale: every optimizer gets its learning rate tuned on
 # the validation split (at its usual $\epsilon$; Adam and AvaGrad get the best $(\alpha, \epsilon)$ of their grids),
-# then trains on the whole training split from several seeds and is scored on the test split. SGD uses Nesterov
-# momentum 0.9 as in the thesis; AdaBound, AdaShift and AdaBelief come from the `pytorch-optimizer` package.
+# then trains on the whole training split from several seeds and is scored on the test split. The optimizers
+# without a grid sweep a learning rate on one seed (the grid's first); the thesis does not say how many it used.
+# SGD uses Nesterov momentum 0.9 as in the thesis; AdaBound, AdaShift and AdaBelief come from the
+# `pytorch-optimizer` package. The claim: averaged over the seeds, tuned AvaGrad's test error is at most one point
+# above tuned Adam's (the thesis has it 0.16 points above on CIFAR-10). It is *reported*, not asserted: on two of
+# our development seeds the gap came within one test image (0.19 points) of the threshold, which is no margin.
 
 # %%
 chosen, test_err = tuning.tune_and_test(
@@ -456,32 +538,46 @@ run.table([(m, f"{chosen[m][0]:.2g}, {chosen[m][1] if chosen[m][1] is not None e
           floatfmt=".2f")
 
 # %%
-gap = float(test_err["avagrad"].mean() - test_err["adam"].mean())
-run.claim("tuned AvaGrad is as good as tuned Adam on held-out data", gap <= 0.01,
-          thesis="AvaGrad 3.80 vs Adam 3.64 / SGD 3.86 % (CIFAR-10, Table 6.1)",
-          ours=f"AvaGrad {100 * test_err['avagrad'].mean():.2f} vs Adam {100 * test_err['adam'].mean():.2f} "
-               f"/ SGD {100 * test_err['sgd'].mean():.2f} %", value=gap, min_scale="book")
+kc, mean_err = len(compare_seeds), {m: float(test_err[m].mean()) for m in OPTIMIZERS}
+gap = mean_err["avagrad"] - mean_err["adam"]
+held_out_ok = run.claim(f"mean over {kc} seeds: tuned AvaGrad's test error <= tuned Adam's + 1 pt", gap <= 0.01,
+                        kind="empirical", thesis="AvaGrad 3.80 vs Adam 3.64 / SGD 3.86 % (CIFAR-10, Table 6.1)",
+                        ours=f"AvaGrad {100 * mean_err['avagrad']:.2f} vs Adam {100 * mean_err['adam']:.2f} "
+                             f"/ SGD {100 * mean_err['sgd']:.2f} %", value=gap, min_scale="book", assert_claim=False)
+rank = sorted(OPTIMIZERS, key=mean_err.get)
+display(Markdown(f"AvaGrad ranks {rank.index('avagrad') + 1} of {len(rank)} by mean test error "
+                 f"({100 * gap:+.2f} points against Adam; best: {rank[0]}, {100 * mean_err[rank[0]]:.2f}%)."))
 
 # %% [markdown]
 # ## What did not reproduce
 #
-# Two of the thesis's findings held only in part on our protocol. First, **separability has a floor.** The thesis
-# finds AvaGrad's best learning rate unchanged for all 21 values of $\epsilon$ down to $10^{-8}$ on its Wide
-# ResNet. On the digits MLP it holds from $10^{-4}$ upwards; below, the best learning rate grows and a learning
-# rate tuned at a larger $\epsilon$ no longer transfers. Section 5 measured why: the normalizer is ruled by the
-# coordinates with the smallest second moments, and at small $\epsilon$ a handful of nearly (or exactly)
-# gradient-free weights dominate it. The thesis's bound assumes this away ($\sqrt{v_{t,i}} \gg \epsilon$
+# Two of the thesis's findings are at risk on our protocol, and the run decides below whether they held. First,
+# **separability may have a floor.** The thesis finds AvaGrad's best learning rate unchanged for all 21 values of
+# $\epsilon$ down to $10^{-8}$ on its Wide ResNet. Section 5 gives the reason it can fail: the normalizer is ruled
+# by the coordinates with the smallest second moments, and at small $\epsilon$ a handful of nearly (or exactly)
+# gradient-free weights can dominate it. The thesis's bound assumes this away ($\sqrt{v_{t,i}} \gg \epsilon$
 # everywhere); a WRN with batch normalization may simply have no such coordinates.
 #
-# Second, **the tuning-cost measure does not favour AvaGrad here.** The thesis counts the trials a hyperparameter
-# optimizer needs to come within reach of the best configuration, and AvaGrad needs far fewer than Adam. Our
-# closest equivalent, the expected number of uniformly random grid trials, is no smaller for AvaGrad: on a grid
-# that covers each optimizer's good region, both have a comparable share of near-optimal cells. What separability
-# buys on our grid is the transfer of a tuned learning rate across $\epsilon$, measured in Section 4. The numbers
-# of this run:
+# Second, **the tuning-cost measure.** The thesis counts the trials a hyperparameter optimizer needs to come within
+# reach of the best configuration, and AvaGrad needs far fewer than Adam (13 against 74). Our closest equivalent is
+# the expected number of uniformly random grid trials to come within 0.5 points of the grid's best; it counts
+# near-optimal cells and is blind to their arrangement, which the transfer measure of Section 4 captures. The
+# numbers of this run:
 
 # %%
 spread_all = tuning.log10_spread(best["avagrad"])
+floor = spread_all > spread_ava + 0.25  # more than the probe range's spread, by at least one grid step
+display(Markdown(
+    (f"**Separability has a floor here:** AvaGrad's best learning rate spans {spread_ava:.1f} decades from "
+     f"$10^{{-4}}$ up but {spread_all:.1f} over the whole grid (best {best['avagrad'][0]:.2g} at "
+     f"$\\epsilon$ = {cfg.grid_eps[0]:.0e}), and a transferred learning rate costs up to "
+     f"{100 * gaps['avagrad'].max():.1f} points over the whole grid. " if floor else
+     f"Separability held over the whole grid in this run ({spread_all:.1f} decades). ")
+    + ("**The random-search count does not favour AvaGrad:** " if trials["avagrad"] >= trials["adam"] else
+       "The random-search count favours AvaGrad: ")
+    + f"{trials['avagrad']:.1f} expected trials against Adam's {trials['adam']:.1f}. "
+    + (f"On held-out data AvaGrad's mean test error is {100 * abs(gap):.2f} points "
+       + ("above" if gap > 0 else "below") + " Adam's.")))
 pitfall_note = f"; constant pixels kept: {pit_spread:.1f} decades (Section 5)" if cfg.pitfall_eps else ""
 run.table([
     ("AvaGrad's best $\\alpha$ is 1.0 for each of 21 $\\epsilon$ in $[10^{-8}, 10^{2}]$ (Fig. 6.2)",
@@ -519,8 +615,10 @@ run.table([
 # %% [markdown]
 # ## Claims
 #
-# Every row below was asserted when this page was built (rows marked *not asserted* ran at a scale too small for
-# the claim). The thesis's numbers come from its CIFAR-10 / WRN experiments; ours from the digits protocol above.
+# Every row below was asserted when this page was built, except rows marked *not asserted* (run at a scale too
+# small for the claim). Empirical claims name their criterion over seeds or runs, and the thresholds were fixed on
+# development seeds before being tested on others; checks of the mathematics compare above the rounding floor. The
+# thesis's numbers come from its CIFAR-10 / WRN experiments; ours from the digits protocol above.
 
 # %%
 run.claims_table()

@@ -63,32 +63,35 @@ def adam_drift_bound(C: float, delta: float, beta2: float, eps: float) -> float:
 
 @torch.no_grad()
 def run_methods(problem: RareSpikeProblem, steps: int, lr: float = 1e-4, beta2: float = 0.99, eps: float = 1e-8,
-                w1: float = 1.0, seeds: int = 3, methods: tuple[str, ...] = METHODS, record_every: int = 100,
+                w1: float = 1.0, runs: int = 3, methods: tuple[str, ...] = METHODS, record_every: int = 100,
                 generator: torch.Generator | None = None, device: str | torch.device = "cpu",
                 chunk: int = 4096) -> dict[str, torch.Tensor]:
-    """Run several methods with beta1 = 0 and projection onto [0, 1], batched over ``seeds`` runs each.
+    """Run several methods with beta1 = 0 and projection onto [0, 1], batched over ``runs`` independent runs each.
 
-    Every method sees the same sample sequence.  Returns, per method, the running mean over steps of
-    ``||grad f(w_t)||^2`` recorded every ``record_every`` steps (shape ``seeds x steps // record_every``), plus the
+    The samples come from ``generator`` (seed it from the chapter's base seed); every method sees the same sample
+    sequences.  Returns, per method, the running mean over steps of
+    ``||grad f(w_t)||^2`` recorded every ``record_every`` steps (shape ``runs x steps // record_every``), plus the
     final iterates under ``"<method>/w"``.  ``adam_eps_schedule`` uses eps_t = t^1.5 and lr_t = lr * eps_t (our
     reading of the thesis's section 6.5.1, which leaves lr_t unspecified).
     """
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r}; choose from {METHODS}")
+    if not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"runs must be a positive int; got {runs!r}")
     if steps < record_every or record_every < 1:
         raise ValueError(f"need steps >= record_every >= 1; got steps={steps}, record_every={record_every}")
     dt = torch.float64
-    w = {m: torch.full((seeds,), float(w1), dtype=dt, device=device) for m in methods}
-    v = {m: torch.zeros(seeds, dtype=dt, device=device) for m in methods}
-    vmax = torch.zeros(seeds, dtype=dt, device=device)
-    acc = {m: torch.zeros(seeds, dtype=dt, device=device) for m in methods}
+    w = {m: torch.full((runs,), float(w1), dtype=dt, device=device) for m in methods}
+    v = {m: torch.zeros(runs, dtype=dt, device=device) for m in methods}
+    vmax = torch.zeros(runs, dtype=dt, device=device)
+    acc = {m: torch.zeros(runs, dtype=dt, device=device) for m in methods}
     rec: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
     C, p = problem.C, problem.p
     t = 0
     while t < steps:
         n = min(chunk, steps - t)
-        rare = torch.rand((n, seeds), generator=generator, dtype=dt).to(device) < p
+        rare = torch.rand((n, runs), generator=generator, dtype=dt).to(device) < p
         for k in range(n):
             t += 1
             r = rare[k]

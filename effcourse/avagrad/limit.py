@@ -2,20 +2,24 @@
 
 For eps >> sqrt(v_t) Adam's step is alpha / eps per coordinate, so Adam with alpha = gamma * eps tends to SGD with
 learning rate gamma and EMA momentum; AvaGrad's normalised eta tends to 1, so it reaches the same SGD at a fixed
-alpha = gamma.  :func:`limit_distances` measures how far apart the final weights are.
+alpha = gamma.  :func:`limit_distances` measures how far apart the final weights are; :func:`limit_over_seeds`
+repeats it over several seeds (each its own data, initialization and minibatch stream).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..core.models import MLP
 from .optim import AvaGrad, EMAMomentumSGD
 
-__all__ = ["limit_distance", "limit_distances"]
+__all__ = ["COLUMNS", "limit_distance", "limit_distances", "limit_over_seeds"]
+
+COLUMNS = ("adam_scaled", "avagrad", "adam_fixed")
 
 OptimizerBuilder = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
@@ -70,3 +74,12 @@ def limit_distances(epss: Sequence[float], gamma: float, steps: int, seed: int =
             adam_fixed=limit_distance(lambda p, e=eps: torch.optim.Adam(p, lr=gamma, eps=e), sgd(True), steps, seed,
                                       device)))
     return rows
+
+
+def limit_over_seeds(epss: Sequence[float], gamma: float, steps: int, seeds: Sequence[int],
+                     device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """:func:`limit_distances` for each of ``seeds``: per column of :data:`COLUMNS`, an array ``seeds x epss``."""
+    if not seeds:
+        raise ValueError("seeds must be non-empty")
+    rows = [limit_distances(epss, gamma, steps, seed=s, device=device) for s in seeds]
+    return {c: np.array([[r[c] for r in per_seed] for per_seed in rows]) for c in COLUMNS}

@@ -18,7 +18,7 @@ from ..core.data import Split, digits
 from ..core.train import fit
 from .optim import AvaGrad
 
-__all__ = ["constant_columns", "eta_concentration", "raw_digits", "trained_concentration"]
+__all__ = ["constant_columns", "drop_constant_columns", "eta_concentration", "raw_digits", "trained_concentration"]
 
 
 def raw_digits(device: str | torch.device = "cpu") -> Split:
@@ -58,3 +58,15 @@ def trained_concentration(make_model: Callable[[], nn.Module], data: Split, lr: 
     opt = AvaGrad(model.parameters(), lr=lr, eps=eps, foreach=True)
     fit(model, opt, data, generator=torch.Generator().manual_seed(seed), **fit_kwargs)
     return eta_concentration(opt, list(model.parameters()), top)
+
+
+def drop_constant_columns(data: Split) -> Split:
+    """``data`` without the input columns that are constant on its training part (image data is returned as is).
+
+    The data factory drops the pixels constant on the whole training split; a validation split carved from it can
+    leave a few more constant on the part that is trained on, and their weights would get no gradient (see above).
+    """
+    if data.x_train.dim() != 2:
+        return data
+    keep = data.x_train.std(0) != 0
+    return Split(data.x_train[:, keep], data.y_train, data.x_test[:, keep], data.y_test, data.num_classes)

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Chapter", "build_book", "chapters", "check_pair", "execute", "stage_book", "sync", "write_report"]
+__all__ = ["Chapter", "ChapterFailed", "Execution", "build_book", "chapter_dependencies", "chapters", "check_pair",
+           "execute", "execution_key", "stage_book", "sync", "write_report"]
 
 ROOT = Path(__file__).resolve().parents[2]
 NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -77,21 +79,100 @@ def find_chapter(key: str, root: Path = ROOT) -> Chapter:
     raise ValueError(f"no chapter {key!r}; chapters: {[c.id for c in chapters(root)]}")
 
 
-def _library_hash(root: Path = ROOT) -> str:
+# ---------------------------------------------------------------------------------------------------- execution
+KEY_PACKAGES = ("torch", "numpy", "cvxpy", "cvxpylayers", "diffcp", "transformers")
+_IMPORT = re.compile(r"^\s*(?:from\s+(\.+\w*|effcourse[\w.]*)\s+import|import\s+(effcourse[\w.]*))", re.M)
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter's execution stopped in a cell; the message names the executed notebook and the cell."""
+
+
+class Execution(tuple):
+    """``(notebook, metrics)`` of one execution, with ``reused`` telling whether a cached run was taken."""
+
+    def __new__(cls, notebook: Path, metrics: Path, reused: bool):
+        self = super().__new__(cls, (notebook, metrics))
+        self.notebook, self.metrics, self.reused = notebook, metrics, reused
+        return self
+
+
+def _subpackages_imported(text: str, here: str | None) -> set[str]:
+    """The ``effcourse`` subpackages named by the imports in ``text`` (``here``: the importing subpackage)."""
+    found = set()
+    for rel, absolute in _IMPORT.findall(text):
+        mod = rel or absolute
+        if mod.startswith("."):
+            dots = len(mod) - len(mod.lstrip("."))
+            rest = mod.lstrip(".")
+            if dots == 1 and here:
+                found.add(here)
+            elif dots == 2 and rest:
+                found.add(rest.split(".")[0])
+        else:
+            parts = mod.split(".")
+            if len(parts) > 1:
+                found.add(parts[1])
+            else:  # ``from effcourse import X``: the top-level package re-exports core
+                found.add("core")
+    return found
+
+
+def chapter_dependencies(ch: Chapter, root: Path = ROOT) -> list[Path]:
+    """The library files an execution of ``ch`` can depend on: ``effcourse/__init__.py``, ``core`` and every
+    subpackage reachable by imports from the chapter source (its own subpackage, and whatever that imports)."""
+    lib = root / "effcourse"
+    todo = _subpackages_imported(ch.source.read_text(), None) | {"core"}
+    seen: set[str] = set()
+    while todo:
+        pkg = todo.pop()
+        if pkg in seen or not (lib / pkg).is_dir():
+            continue
+        seen.add(pkg)
+        for f in (lib / pkg).rglob("*.py"):
+            todo |= _subpackages_imported(f.read_text(), pkg) - seen
+    files = [lib / "__init__.py"] + [f for pkg in sorted(seen) for f in sorted((lib / pkg).rglob("*.py"))]
+    return [f for f in files if f.exists()]
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in KEY_PACKAGES:
+        try:
+            out.append(f"{name}={version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name}=absent")
+    return ";".join(out)
+
+
+def _code_of(ch: Chapter) -> str:
+    """The code cells of the chapter source: what an execution depends on (Markdown does not change a result)."""
+    return "\n\0".join(c.source for c in read_source(ch).cells if c.cell_type == "code")
+
+
+def execution_key(ch: Chapter, scale: str, seed: int, root: Path = ROOT, *, threads: int = 1,
+                  device: str = "auto", claims: str = "assert") -> str:
+    """What an execution's results depend on: the chapter's code cells, the library files it can import, scale,
+    seed, device, thread count, claim mode, and the installed versions of the numerical stack."""
     h = hashlib.sha256()
-    for p in sorted((root / "effcourse").rglob("*.py")):
-        h.update(str(p.relative_to(root)).encode())
-        h.update(p.read_bytes())
+    h.update(_code_of(ch).encode())
+    for f in chapter_dependencies(ch, root):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    h.update(f"{scale}/{seed}/{device}/{threads}/{claims}/{_versions()}".encode())
     return h.hexdigest()
 
 
-def execution_key(ch: Chapter, scale: str, seed: int, root: Path = ROOT) -> str:
-    """What an execution depends on: the chapter source, the library, scale and seed."""
-    h = hashlib.sha256()
-    h.update(ch.source.read_bytes())
-    h.update(_library_hash(root).encode())
-    h.update(f"{scale}/{seed}".encode())
-    return h.hexdigest()
+def default_threads() -> int:
+    """``$EFFCOURSE_THREADS``, else the cores this process may use."""
+    from ..core.harness import resolve_threads
+
+    env = os.environ.get("EFFCOURSE_THREADS")
+    if env:
+        return resolve_threads(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def read_source(ch: Chapter):
@@ -100,25 +181,67 @@ def read_source(ch: Chapter):
     return jupytext.read(ch.source, fmt="py:percent")
 
 
-def execute(ch: Chapter, scale: str, seed: int = 0, out_dir: Path | None = None, force: bool = False,
-            device: str = "auto", timeout: int | None = None, log_output: bool = False) -> tuple[Path, Path]:
-    """Execute chapter ``ch`` at ``scale`` with papermill; return (executed notebook, metrics JSON).
+def _refresh_markdown(executed: Path, ch: Chapter) -> None:
+    """Put the source's current Markdown into a reused execution (its code cells are unchanged by construction)."""
+    import nbformat
 
-    Raises ``papermill.PapermillExecutionError`` when a cell fails (a failed claim is such a failure).
+    nb = nbformat.read(executed, as_version=4)
+    src = read_source(ch).cells
+    ran = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    code = iter(ran)
+    cells = []
+    for c in src:
+        if c.cell_type == "code":
+            done = next(code)
+            cells.append(done)
+            if "parameters" in c.metadata.get("tags", []):
+                cells += injected
+        else:
+            cells.append(nbformat.v4.new_markdown_cell(c.source, metadata=c.metadata))
+    nb.cells = cells
+    nbformat.write(nb, executed)
+
+
+def _kernel_env(threads: int, metrics: Path, claims: str) -> dict[str, str]:
+    from ..core.harness import CLAIMS_ENV, METRICS_ENV, THREADS_ENV
+
+    n = str(threads)
+    return {METRICS_ENV: str(metrics), THREADS_ENV: n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+            CLAIMS_ENV: claims,
+            "TQDM_DISABLE": "1",  # progress bars help a reader in Jupyter, not a rendered page or a log
+            "MPLBACKEND": INLINE_BACKEND}  # figures go into the notebook even when the caller is headless
+
+
+def execute(ch: Chapter, scale: str | None = None, seed: int = 0, out_dir: Path | None = None, force: bool = False,
+            device: str = "auto", timeout: int | None = None, log_output: bool = False, threads: int | None = None,
+            claims: str | None = None) -> Execution:
+    """Execute chapter ``ch`` at ``scale`` with papermill; return ``(executed notebook, metrics JSON)``.
+
+    The kernel runs with ``threads`` torch/BLAS threads (default :func:`default_threads`).  A previous execution
+    in ``out_dir`` is reused (``.reused`` is then True) while :func:`execution_key` is unchanged; Markdown edits
+    alone are copied in without executing.  ``claims="report"`` records failed claims without stopping (default:
+    ``$EFFCOURSE_CLAIMS``, else ``"assert"``).
+    Raises :class:`ChapterFailed` naming the executed notebook and the failing cell.
     """
     import papermill as pm
 
-    from ..core.harness import METRICS_ENV, resolve_scale
+    from ..core.harness import CLAIM_MODES, CLAIMS_ENV, resolve_scale, resolve_threads
 
     scale = resolve_scale(scale)
+    claims = claims or os.environ.get(CLAIMS_ENV) or "assert"
+    threads = default_threads() if threads is None else resolve_threads(threads)
+    if claims not in CLAIM_MODES:
+        raise ValueError(f"claims must be one of {CLAIM_MODES}; got {claims!r}")
     out_dir = Path(out_dir or ROOT / "_build" / "executed" / scale) / ch.id
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_out = out_dir / f"{ch.name}.ipynb"
     metrics = out_dir / "metrics.json"
     stamp = out_dir / "key.txt"
-    key = execution_key(ch, scale, seed)
+    key = execution_key(ch, scale, seed, threads=threads, device=device, claims=claims)
     if not force and nb_out.exists() and metrics.exists() and stamp.exists() and stamp.read_text() == key:
-        return nb_out, metrics
+        _refresh_markdown(nb_out, ch)
+        return Execution(nb_out, metrics, True)
     for p in (stamp, metrics):
         p.unlink(missing_ok=True)
     import jupytext
@@ -126,14 +249,21 @@ def execute(ch: Chapter, scale: str, seed: int = 0, out_dir: Path | None = None,
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / f"{ch.name}.ipynb"
         jupytext.write(read_source(ch), src, fmt="ipynb")
-        env_before = {k: os.environ.get(k) for k in (METRICS_ENV, "TQDM_DISABLE", "MPLBACKEND")}
-        os.environ[METRICS_ENV] = str(metrics)
-        os.environ["TQDM_DISABLE"] = "1"  # progress bars help a reader in Jupyter, not a rendered page or a log
-        os.environ["MPLBACKEND"] = INLINE_BACKEND  # figures go into the notebook even when the caller is headless
+        env = _kernel_env(threads, metrics, claims)
+        env_before = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             pm.execute_notebook(str(src), str(nb_out), parameters={"SCALE": scale, "SEED": seed, "DEVICE": device},
                                 cwd=str(ch.folder), kernel_name="python3", progress_bar=False,
-                                log_output=log_output, execution_timeout=timeout)
+                                log_output=log_output, execution_timeout=timeout,
+                                # The kernel's own log is noise here: its TCP-without-encryption warning is for remote
+                                # kernels, and on Ctrl-C it logs a ZMQError traceback from its closed sockets.  Cell
+                                # errors still reach us through papermill.
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        except pm.PapermillExecutionError as err:
+            raise ChapterFailed(f"{ch.id} failed at scale {scale!r}, seed {seed}, in cell [{err.exec_count}] "
+                                f"(cell {err.cell_index} of the notebook): {err.ename}: {err.evalue}\n"
+                                f"  open the executed notebook: {nb_out}") from None
         finally:
             for k, v in env_before.items():
                 if v is None:
@@ -141,7 +271,7 @@ def execute(ch: Chapter, scale: str, seed: int = 0, out_dir: Path | None = None,
                 else:
                     os.environ[k] = v
     stamp.write_text(key)
-    return nb_out, metrics
+    return Execution(nb_out, metrics, False)
 
 
 def stage_book(executed: dict[str, Path], dest: Path, root: Path = ROOT) -> Path:
@@ -210,7 +340,9 @@ def write_report(executed: dict[str, Path], dest: Path, root: Path = ROOT) -> Pa
         title = _title(nb) if nb is not None else ch.name
         entries.append(report.ChapterEntry(ch.id, page, title, parts.get(page, ""), rec))
     (dest / "book" / "report.json").write_text(json.dumps(records, indent=1))
-    body = report.render(entries, page_dir="book")
+    rates_file = root / "book" / "hold-rates.json"
+    rates = json.loads(rates_file.read_text()) if rates_file.exists() else None
+    body = report.render(entries, page_dir="book", rates=rates)
     body += "\nEvery record of this build, as JSON: {download}`report.json <report.json>`.\n"
     page = dest / REPORT_PAGE
     page.write_text(report.fill(page.read_text(), body))
@@ -243,19 +375,30 @@ def jupyter_book_cmd() -> list[str]:
 
 
 def build_book(scale: str = "book", seed: int = 0, root: Path = ROOT, out: Path | None = None,
-               executed: dict[str, Path] | None = None, force: bool = False, progress: bool = True) -> Path:
+               executed: dict[str, Path] | None = None, force: bool = False, progress: bool = True,
+               device: str = "auto", threads: int | None = None) -> Path:
     """Execute every written chapter at ``scale`` (reusing unchanged executions) and build the HTML site.
 
     Returns the site folder (``.../html``). Sphinx warnings are errors (``-n -W --keep-going``).
     """
+    import time
+
     out = Path(out or root / "_build" / ("site" if scale == "book" else f"site-{scale}"))
     if executed is None:
+        threads = default_threads() if threads is None else threads
         executed = {}
-        for ch in chapters(root, written_only=True):
+        written = chapters(root, written_only=True)
+        for i, ch in enumerate(written, 1):
             if progress:
-                print(f"[effcourse] executing {ch.id} at scale {scale!r} ...", flush=True)
-            nb, _ = execute(ch, scale, seed, out_dir=root / "_build" / "executed" / scale, force=force)
-            executed[ch.id] = nb
+                print(f"[effcourse {i}/{len(written)}] {ch.id} at scale {scale!r}, seed {seed}, {threads} threads ...",
+                      flush=True)
+            t0 = time.perf_counter()
+            ex = execute(ch, scale, seed, out_dir=root / "_build" / "executed" / scale, force=force, device=device,
+                         threads=threads)
+            if progress:
+                how = "reused (unchanged)" if ex.reused else f"executed in {time.perf_counter() - t0:.0f} s"
+                print(f"[effcourse {i}/{len(written)}] {ch.id}: {how}", flush=True)
+            executed[ch.id] = ex.notebook
     stage = stage_book(executed, out.parent / f"{out.name}-src", root)
     cmd = jupyter_book_cmd() + ["build", str(stage), "--path-output", str(out), "-n", "-W", "--keep-going"]
     if progress:
@@ -275,30 +418,72 @@ def _marked(cell) -> bool:
     return cell.cell_type == "code" and NBVAL_MARK in cell.source
 
 
-def sync(ch: Chapter, seed: int = 0) -> Path:
-    """Rewrite ``ch.notebook`` from ``ch.source``; marked cells keep outputs from a fresh ``smoke`` execution."""
+def _stable_ids(nb, old_path: Path) -> None:
+    """Give ``nb``'s cells the ids of the same cells in the existing pair, so a diff shows only what was edited.
+
+    The old and new cell lists are aligned (difflib): an unchanged cell keeps its id, an edited cell keeps the id
+    of the cell it replaced (same type, same place in the alignment), and a new cell gets an id derived from its
+    source, never a random one.
+    """
+    import difflib
+
+    import nbformat
+
+    old = nbformat.read(old_path, as_version=4).cells if old_path.exists() else []
+    a = [(c.cell_type, c.source) for c in old]
+    b = [(c.cell_type, c.source) for c in nb.cells]
+    chosen: dict[int, str] = {}
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal" or tag == "replace":
+            for i, j in zip(range(i1, i2), range(j1, j2)):
+                if old[i].cell_type == nb.cells[j].cell_type and old[i].get("id"):
+                    chosen[j] = old[i].id
+    taken = set(chosen.values())
+    for j, c in enumerate(nb.cells):
+        if j not in chosen:
+            base = hashlib.sha1(f"{c.cell_type}:{c.source}".encode()).hexdigest()[:8]
+            k = 0
+            while f"{base}{k or ''}" in taken:
+                k += 1
+            chosen[j] = f"{base}{k or ''}"
+            taken.add(chosen[j])
+    for j, c in enumerate(nb.cells):
+        c["id"] = chosen[j]
+
+
+def sync(ch: Chapter, seed: int = 0, threads: int = 1) -> tuple[Path, str]:
+    """Rewrite ``ch.notebook`` from ``ch.source``; marked cells keep outputs from a ``smoke`` execution.
+
+    The execution is reused while the chapter's code and library are unchanged (a Markdown edit executes
+    nothing), and cell ids stay stable.  Returns the notebook and what happened.
+    """
     import jupytext
     import nbformat
 
     nb = read_source(ch)
     marked = [c for c in nb.cells if _marked(c)]
+    how = "no marked cells, nothing executed"
     if marked:
-        with tempfile.TemporaryDirectory() as tmp:
-            executed, _ = execute(ch, "smoke", seed, out_dir=Path(tmp), force=True)
-            ran = nbformat.read(executed, as_version=4)
-            by_source = {c.source: c for c in ran.cells if _marked(c)}
-            for c in marked:
-                done = by_source.get(c.source)
-                if done is None:
-                    raise RuntimeError(f"{ch.id}: marked cell not found in the execution:\n{c.source[:200]}")
-                c.outputs = [o for o in done.outputs if o.get("output_type") != "display_data"]
-                c.execution_count = done.execution_count
+        ex = execute(ch, "smoke", seed, out_dir=ROOT / "_build" / "executed" / "smoke-sync", threads=threads)
+        how = "smoke execution reused" if ex.reused else "executed at smoke"
+        ran = nbformat.read(ex.notebook, as_version=4)
+        by_source = {c.source: c for c in ran.cells if _marked(c)}
+        for c in marked:
+            done = by_source.get(c.source)
+            if done is None:
+                raise RuntimeError(f"{ch.id}: marked cell not found in the execution:\n{c.source[:200]}")
+            c.outputs = [o for o in done.outputs if o.get("output_type") != "display_data"]
+            c.execution_count = done.execution_count
     for c in nb.cells:
         if c.cell_type == "code" and not _marked(c):
             c.outputs, c.execution_count = [], None
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"})
-    jupytext.write(nb, ch.notebook, fmt="ipynb")
-    return ch.notebook
+    before = ch.notebook.read_bytes() if ch.notebook.exists() else None
+    nb = nbformat.reads(jupytext.writes(nb, fmt="ipynb"), as_version=4)
+    _stable_ids(nb, ch.notebook)
+    nbformat.write(nb, ch.notebook)
+    changed = before != ch.notebook.read_bytes()
+    return ch.notebook, ("updated; " if changed else "unchanged; ") + how
 
 
 def check_pair(ch: Chapter) -> list[str]:
@@ -323,41 +508,147 @@ def check_pair(ch: Chapter) -> list[str]:
     return problems
 
 
-def main(argv: list[str] | None = None) -> int:
+def _env_default(name: str, fallback):
+    v = os.environ.get(name)
+    return v if v not in (None, "") else fallback
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..core.config import SCALES
+
     ap = argparse.ArgumentParser(prog="python -m effcourse.book.notebooks", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("execute", help="execute chapters with papermill")
-    e.add_argument("chapters", nargs="*", help="chapter ids or names (default: all written)")
-    e.add_argument("--scale", default="book")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--force", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{execute,book,seeds,sync,check}")
+
+    def run_options(p, scales=SCALES, seed=True):
+        what = {"smoke": "smoke (seconds)", "book": "book (minutes on 2 CPU cores)",
+                "full": "full (the thesis's setting)"}
+        p.add_argument("--scale", choices=scales, default=_env_default("EFFCOURSE_SCALE", "book"),
+                       help=", ".join(what[s] for s in scales) + "; default: $EFFCOURSE_SCALE, else book")
+        if seed:
+            p.add_argument("--seed", default=_env_default("EFFCOURSE_SEED", "0"),
+                           help="base seed every experiment derives from; default: $EFFCOURSE_SEED, else 0")
+        p.add_argument("--device", default=_env_default("EFFCOURSE_DEVICE", "auto"),
+                       help="auto (CUDA when present), cpu, cuda or cuda:N; default: $EFFCOURSE_DEVICE, else auto")
+        p.add_argument("--threads", default=None,
+                       help="torch/BLAS threads per chapter; default: $EFFCOURSE_THREADS, else the cores available")
+        p.add_argument("--force", action="store_true", help="execute even when an unchanged execution exists")
+
+    e = sub.add_parser("execute", help="execute chapters with papermill (reusing unchanged executions)")
+    e.add_argument("chapters", nargs="*", help="chapter ids or names, e.g. 04-scq or scq (default: all)")
+    run_options(e)
+    e.add_argument("--claims", choices=("assert", "report"), default=_env_default("EFFCOURSE_CLAIMS", "assert"),
+                   help="assert: a failed claim stops the chapter; report: record it and go on "
+                        "(default: $EFFCOURSE_CLAIMS, else assert)")
+    e.add_argument("--out", default=None, help="folder for the executed notebooks (default: _build/executed/SCALE)")
     b = sub.add_parser("book", help="execute every chapter and build the HTML book")
-    b.add_argument("--scale", default="book")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--force", action="store_true")
-    s = sub.add_parser("sync", help="rewrite each .ipynb from its .py source")
-    s.add_argument("chapters", nargs="*")
+    run_options(b)
+    sd = sub.add_parser("seeds", help="execute chapters at several base seeds; write a claim x seed hold-rate table")
+    sd.add_argument("chapters", nargs="*", help="chapter ids or names (default: all)")
+    run_options(sd, scales=("smoke", "book"), seed=False)
+    sd.add_argument("--seeds", required=True, help="base seeds, e.g. 100-109 or 1,4,7")
+    sd.add_argument("--jobs", default=None, help="chapter executions at a time (default: cores / threads)")
+    sd.add_argument("--out", default=None, help="folder for the runs and the table (default: _build/seeds/SCALE)")
+    sd.add_argument("--publish", action="store_true",
+                    help="also write the table to book/hold-rates.json, which the report page shows")
+    s = sub.add_parser("sync", help="rewrite .ipynb pairs from their .py sources (executing only what changed)")
+    s.add_argument("chapters", nargs="*", help="chapter ids or names (default: all)")
     sub.add_parser("check", help="check that every pair is in sync")
+    return ap
+
+
+def _positive(ap: argparse.ArgumentParser, name: str, value, env: str | None = None) -> int:
+    try:
+        n = int(value)
+        if n < 0 or str(n) != str(value).strip():
+            raise ValueError
+        return n
+    except (TypeError, ValueError):
+        where = f" (from ${env})" if env and os.environ.get(env) == value else ""
+        ap.error(f"argument --{name}: must be a non-negative integer{where}; got {value!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..core.config import SCALES
+    from ..core.harness import resolve_device
+    from . import seeds as seedsweep
+
+    ap = _parser()
     args = ap.parse_args(argv)
+    if getattr(args, "scale", None) is not None and args.scale not in SCALES:  # only from $EFFCOURSE_SCALE
+        ap.error(f"EFFCOURSE_SCALE must be one of {SCALES}; got {args.scale!r}")
+    if getattr(args, "claims", "assert") not in ("assert", "report"):  # only from $EFFCOURSE_CLAIMS
+        ap.error(f"EFFCOURSE_CLAIMS must be one of ('assert', 'report'); got {args.claims!r}")
+    if hasattr(args, "seed"):
+        args.seed = _positive(ap, "seed", args.seed, "EFFCOURSE_SEED")
+    if getattr(args, "threads", None) is not None:
+        args.threads = _positive(ap, "threads", args.threads) or ap.error("argument --threads: must be at least 1")
+    elif hasattr(args, "threads"):
+        try:
+            args.threads = default_threads()
+        except ValueError as err:
+            ap.error(str(err))
+    if hasattr(args, "device"):
+        try:
+            resolve_device(args.device)
+        except (ValueError, TypeError) as err:
+            ap.error(f"argument --device: {err}")
 
     def pick(keys):
-        return [find_chapter(k) for k in keys] if keys else chapters(written_only=True)
+        try:
+            return [find_chapter(k) for k in keys] if keys else chapters(written_only=True)
+        except ValueError as err:
+            ap.error(str(err))
 
-    if args.cmd == "execute":
-        for ch in pick(args.chapters):
-            nb, m = execute(ch, args.scale, args.seed, force=args.force, log_output=True)
-            rec = json.loads(m.read_text())
-            held = sum(c["held"] for c in rec["claims"])
-            print(f"{ch.id}: {held}/{len(rec['claims'])} claims held -> {nb}")
-    elif args.cmd == "book":
-        build_book(args.scale, args.seed, force=args.force)
-    elif args.cmd == "sync":
-        for ch in pick(args.chapters):
-            print(f"synced {sync(ch)}")
-    elif args.cmd == "check":
-        problems = [p for ch in chapters(written_only=True) for p in check_pair(ch)]
-        print("\n".join(problems) or "all pairs in sync")
-        return 1 if problems else 0
+    try:
+        if args.cmd == "execute":
+            out = Path(args.out) if args.out else None
+            for ch in pick(args.chapters):
+                print(f"{ch.id}: scale {args.scale!r}, seed {args.seed}, {args.threads} threads ...",
+                      flush=True)
+                ex = execute(ch, args.scale, args.seed, out_dir=out, force=args.force, device=args.device,
+                             threads=args.threads, claims=args.claims, log_output=False)
+                rec = json.loads(ex.metrics.read_text())
+                held = sum(c["held"] for c in rec["claims"])
+                how = "reused an unchanged execution" if ex.reused else "executed"
+                print(f"{ch.id}: {how}; {held}/{len(rec['claims'])} claims held -> {ex.notebook}", flush=True)
+        elif args.cmd == "book":
+            build_book(args.scale, args.seed, force=args.force, device=args.device, threads=args.threads)
+        elif args.cmd == "seeds":
+            try:
+                seed_list = seedsweep.parse_seeds(args.seeds)
+            except ValueError as err:
+                ap.error(f"argument --seeds: {err}")
+            jobs = (_positive(ap, "jobs", args.jobs) if args.jobs is not None
+                    else max(1, seedsweep.cpu_count() // args.threads)) or ap.error("argument --jobs: at least 1")
+            out = Path(args.out) if args.out else ROOT / "_build" / "seeds" / args.scale
+            picked = [ch.id for ch in pick(args.chapters)]
+            results = seedsweep.sweep(picked, seed_list, args.scale, out, jobs=jobs, threads=args.threads,
+                                      device=args.device)
+            table = seedsweep.hold_rates(results, args.scale)
+            js, md = seedsweep.write(table, out)
+            print(md.read_text())
+            print(f"hold-rate table: {js} and {md}")
+            if args.publish:
+                (ROOT / "book" / "hold-rates.json").write_text(json.dumps(table, indent=1) + "\n")
+                print("published to book/hold-rates.json (the report page shows it)")
+            bad = seedsweep.failing(table)
+            if bad:
+                print("below the 9-of-10 bar or crashed:\n  " + "\n  ".join(bad), file=sys.stderr)
+                return 1
+        elif args.cmd == "sync":
+            for ch in pick(args.chapters):
+                path, what = sync(ch, threads=1)
+                print(f"{ch.id}: {what} -> {path}")
+        elif args.cmd == "check":
+            problems = [p for ch in chapters(written_only=True) for p in check_pair(ch)]
+            print("\n".join(problems) or "all pairs in sync")
+            return 1 if problems else 0
+    except ChapterFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: the chapter being executed was stopped; finished executions are kept", file=sys.stderr)
+        return 130
     return 0
 
 

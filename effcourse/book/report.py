@@ -52,7 +52,16 @@ def load(path: str | Path) -> dict[str, Any]:
 
 def _held_cell(claim: Mapping[str, Any], scale: str) -> str:
     mark = "yes" if claim["held"] else "**no**"
-    return mark if claim.get("asserted", True) else f"{mark} (not asserted at {scale})"
+    if claim.get("asserted", True):
+        return mark
+    return f"{mark} (reported, not asserted)" if claim.get("reported") else f"{mark} (not asserted at {scale})"
+
+
+def _rate_cell(rates: Mapping[str, Any] | None, chapter: str, name: str) -> str:
+    row = ((rates or {}).get("chapters", {}).get(chapter, {}).get("claims", {})).get(name)
+    if row is None:
+        return "-"
+    return f"{row['held_count']}/{len(rates['seeds'])}"
 
 
 def _when(rec: Mapping[str, Any]) -> str:
@@ -64,10 +73,13 @@ def _device(rec: Mapping[str, Any]) -> str:
     return f"{env.get('device', '?')} ({env.get('device_name', '?')}, {env.get('threads', '?')} threads)"
 
 
-def render(entries: Sequence[ChapterEntry], page_dir: str = "book") -> str:
-    """MyST Markdown for the report: a summary over ``entries``, then one section of claims per chapter.
+def render(entries: Sequence[ChapterEntry], page_dir: str = "book", rates: Mapping[str, Any] | None = None) -> str:
+    """MyST Markdown for the report: a summary over ``entries``, then per chapter its empirical claims and its
+    checks of the mathematics, in two tables.
 
-    Links are written relative to ``page_dir``, the folder of the report page inside the book.
+    ``rates`` is a hold-rate table (:func:`effcourse.book.seeds.hold_rates`, ``book/hold-rates.json``): each claim
+    then shows how many of that sweep's base seeds it held at.  Links are written relative to ``page_dir``, the
+    folder of the report page inside the book.
     """
     if not entries:
         raise ValueError("entries must name at least one chapter")
@@ -90,6 +102,12 @@ def render(entries: Sequence[ChapterEntry], page_dir: str = "book") -> str:
         ]
     else:
         out += ["**This build recorded no metrics.**", ""]
+    if rates:
+        out += [f"The *hold rate* column is from the latest seed sweep (`make seeds`, scale `{rates['scale']}`): "
+                f"of base seeds {', '.join(map(str, rates['seeds']))}, at how many each claim held. An empirical "
+                f"claim is asserted only if it holds at {rates.get('assert_rate', 0.9):.0%} of fresh seeds.", ""]
+    else:
+        out += ["No seed sweep is published with this build (`make seeds`), so no hold rates are shown.", ""]
     out += ["| chapter | part | scale | held | asserted, held | executed (UTC) | device |",
             "|---|---|---|---|---|---|---|"]
     for e in entries:
@@ -115,10 +133,16 @@ def render(entries: Sequence[ChapterEntry], page_dir: str = "book") -> str:
         if not r["claims"]:
             out.append("It recorded no claims.")
             continue
-        out += ["| claim | thesis | this build | scale | held |", "|---|---|---|---|---|"]
-        for c in r["claims"]:
-            out.append(f"| {md_cell(c['name'])} | {md_cell(c['thesis'])} | {md_cell(c['ours'])} | `{r['scale']}` "
-                       f"| {_held_cell(c, r['scale'])} |")
+        for kind, title in (("empirical", "Empirical claims"), ("math", "Checks of the mathematics")):
+            rows = [c for c in r["claims"] if c.get("kind", "empirical") == kind]
+            if not rows:
+                continue
+            out += [f"**{title}** ({len(rows)})", "",
+                    "| claim | thesis | this build | scale | held | hold rate |", "|---|---|---|---|---|---|"]
+            for c in rows:
+                out.append(f"| {md_cell(c['name'])} | {md_cell(c['thesis'])} | {md_cell(c['ours'])} | `{r['scale']}` "
+                           f"| {_held_cell(c, r['scale'])} | {_rate_cell(rates, e.id, c['name'])} |")
+            out.append("")
     return "\n".join(out) + "\n"
 
 

@@ -5,14 +5,24 @@ Every chapter starts with a papermill ``parameters`` cell (``SCALE``, ``SEED``, 
     run = Run("08-avagrad", scale=SCALE, seed=SEED, device=DEVICE)
     cfg = run.cfg                        # this chapter's configuration at this scale
     ...
-    run.claim("AvaGrad's best lr does not move with eps", spread <= 1.0, thesis="alpha*=1.0 for all 21 eps",
-              ours=f"spread {spread:.2f} decades")
+    seeds = run.seeds(3)                 # experiment seeds derived from SEED: 1000*SEED, 1000*SEED+1, ...
+    run.claim("median over 3 seeds: AvaGrad's best lr moves < 1 decade with eps", spread <= 1.0,
+              kind="empirical", thesis="alpha*=1.0 for all 21 eps", ours=f"spread {spread:.2f} decades")
     run.metric("avagrad/best_val_err", err)
     run.claims_table()                   # the table that closes the chapter
 
 A claim asserts: a failed claim raises :class:`ClaimFailed` and so fails papermill, nbval and ``make book``.
-When ``EFFCOURSE_METRICS`` names a file, the run (re)writes one JSON object there after every claim or metric,
-so the file is complete even when a later claim fails.
+Each claim has a ``kind``: ``"math"`` (an identity or theorem checked up to a stated tolerance) or ``"empirical"``
+(a statement about training outcomes, with its criterion over seeds in its name).
+
+Environment variables the harness reads (the command line, ``python -m effcourse.book.notebooks``, sets them):
+
+* ``EFFCOURSE_SCALE``: the scale when the parameters cell does not fix one.
+* ``EFFCOURSE_METRICS``: a file the run (re)writes as one JSON object after every claim or metric, so the file is
+  complete even when a later claim fails.
+* ``EFFCOURSE_THREADS``: the torch thread count, set explicitly so results never depend on a machine's default.
+* ``EFFCOURSE_CLAIMS``: ``assert`` (default) or ``report``; ``report`` records failed claims without raising, which
+  is how ``seeds`` measures a claim's hold rate over many base seeds.
 """
 
 from __future__ import annotations
@@ -39,11 +49,17 @@ __all__ = [
     "Run",
     "resolve_device",
     "resolve_scale",
+    "resolve_threads",
     "seed_everything",
 ]
 
 SCALE_ENV = "EFFCOURSE_SCALE"
 METRICS_ENV = "EFFCOURSE_METRICS"
+THREADS_ENV = "EFFCOURSE_THREADS"
+CLAIMS_ENV = "EFFCOURSE_CLAIMS"
+KINDS = ("math", "empirical")
+CLAIM_MODES = ("assert", "report")
+SEED_STRIDE = 1000  # experiment seeds of base seed s are s*1000 .. s*1000+999: base seeds never share one
 
 
 class ClaimFailed(AssertionError):
@@ -75,6 +91,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for CUDA, but torch.cuda.is_available() is False")
     return dev
+
+
+def resolve_threads(threads: int | str | None = None) -> int:
+    """The torch thread count: ``threads`` if given, else ``$EFFCOURSE_THREADS``, else torch's current count."""
+    if threads is None:
+        threads = os.environ.get(THREADS_ENV) or torch.get_num_threads()
+    try:
+        n = int(threads)
+    except (TypeError, ValueError):
+        raise ValueError(f"threads must be a positive int (or set {THREADS_ENV}); got {threads!r}") from None
+    if n < 1 or str(n) != str(threads).strip():
+        raise ValueError(f"threads must be a positive int (or set {THREADS_ENV}); got {threads!r}")
+    return n
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
@@ -114,10 +143,12 @@ class ClaimRow:
     ours: str
     asserted: bool
     value: float | None = None
+    kind: str = "empirical"
+    reported: bool = False  # shown with its outcome and never asserted, at any scale
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "held": self.held, "thesis": self.thesis, "ours": self.ours,
-                "asserted": self.asserted, "value": self.value}
+        return {"name": self.name, "kind": self.kind, "held": self.held, "thesis": self.thesis, "ours": self.ours,
+                "asserted": self.asserted, "reported": self.reported, "value": self.value}
 
 
 @dataclass
@@ -131,16 +162,69 @@ class Run:
     metrics_path: str | os.PathLike | None = None
     claims: list[ClaimRow] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    threads: int | None = None
+    experiment_seeds: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.scale = resolve_scale(self.scale)
         self.device = resolve_device(self.device)
+        self.threads = resolve_threads(self.threads)
+        # explicit, so that a result never depends on how many cores the machine happens to have
+        torch.set_num_threads(self.threads)
+        self.claim_mode = os.environ.get(CLAIMS_ENV) or "assert"
+        if self.claim_mode not in CLAIM_MODES:
+            raise ValueError(f"{CLAIMS_ENV} must be one of {CLAIM_MODES}; got {self.claim_mode!r}")
         self.generator = seed_everything(self.seed)
         self.cfg = config(self.chapter, self.scale)
+        if self.scale == "full":
+            self.preflight()
         if self.metrics_path is None:
             self.metrics_path = os.environ.get(METRICS_ENV) or None
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self._write()
+
+    # ------------------------------------------------------------------ full scale
+    def preflight(self) -> None:
+        """Before any long cell of a ``full`` run: the data it reads must be there, and a CPU run is warned about,
+        with the time it will take."""
+        import warnings
+
+        from .config import FILE_DATASETS, FULL_GPU_HOURS
+        from .data import data_root
+
+        for name in sorted({v for v in self.cfg.values() if isinstance(v, str) and v in FILE_DATASETS}):
+            data_root(name)  # raises FileNotFoundError naming $EFFCOURSE_DATA and the folder it looked for
+        hours = FULL_GPU_HOURS.get(self.chapter)
+        if hours is None:
+            raise ValueError(f"no full-scale estimate for chapter {self.chapter!r}; add it to FULL_GPU_HOURS")
+        print(f"[effcourse] {self.chapter} at scale 'full': roughly {hours:g} GPU-hours on one GPU "
+              f"(the project's order-of-magnitude estimate); device {self.device}.")
+        if self.device.type == "cpu":
+            warnings.warn(f"scale 'full' on a CPU: expect roughly {30 * hours:,.0f}-{100 * hours:,.0f} hours "
+                          f"(about {hours:g} GPU-hours at 30-100x slower); run it on a GPU, or as a resumable sweep",
+                          RuntimeWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ seeds
+    def seeds(self, k: int, offset: int = 0) -> list[int]:
+        """``k`` experiment seeds derived from the base seed: ``1000*SEED + offset + i`` for ``i < k``.
+
+        The one way a chapter gets seeds for its experiments, so that another ``SEED`` is an independent replicate;
+        every seed handed out is recorded in ``experiment_seeds``.
+        """
+        for name, v in (("k", k), ("offset", offset)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name} must be a non-negative int; got {v!r}")
+        if offset + k > SEED_STRIDE:
+            raise ValueError(f"offset + k must be at most {SEED_STRIDE}; got {offset} + {k}")
+        out = [SEED_STRIDE * self.seed + offset + i for i in range(k)]
+        self.experiment_seeds = sorted(set(self.experiment_seeds) | set(out))
+        self._write()
+        return out
+
+    def generator_for(self, offset: int = 0, device: str | torch.device = "cpu") -> torch.Generator:
+        """A torch generator seeded with experiment seed ``1000*SEED + offset`` (recorded like :meth:`seeds`)."""
+        (s,) = self.seeds(1, offset)
+        return torch.Generator(device=device).manual_seed(s)
 
     # ------------------------------------------------------------------ recording
     def metric(self, name: str, value: float) -> float:
@@ -152,25 +236,32 @@ class Run:
         self._write()
         return float(v)
 
-    def claim(self, name: str, holds: bool, *, thesis: str, ours: str, value: float | None = None,
-              min_scale: str = "smoke") -> None:
+    def claim(self, name: str, holds: bool, *, kind: str, thesis: str, ours: str, value: float | None = None,
+              min_scale: str = "smoke", assert_claim: bool = True) -> bool:
         """Record a claim row and assert it (at ``min_scale`` and above; below it the row is shown, not asserted).
 
-        ``value`` (optional) is also recorded as metric ``claim/<name>``.  Returns nothing, so that a notebook cell
-        ending in a claim shows no output; the row is in ``run.claims``.
+        ``kind`` is ``"math"`` (an identity or theorem check, exact up to a stated tolerance) or ``"empirical"``.
+        ``assert_claim=False`` makes a *reported* claim: shown with its outcome, never asserted (for a claim whose
+        hold rate over fresh seeds is below 9 of 10; the prose says why).  ``value`` (optional) is also recorded as
+        metric ``claim/<name>``.  Returns whether the claim held, so prose can follow the outcome.
         """
         if min_scale not in SCALES:
             raise ValueError(f"min_scale must be one of {SCALES}; got {min_scale!r}")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+        if holds is None:
+            raise TypeError(f"holds must be a bool for claim {name!r}; got None")
         held = bool(holds)
-        asserted = SCALES.index(self.scale) >= SCALES.index(min_scale)
+        asserted = bool(assert_claim) and SCALES.index(self.scale) >= SCALES.index(min_scale)
         if value is not None:
             value = float(_jsonable(value))
             self.metrics[f"claim/{name}"] = value
         self.claims = [c for c in self.claims if c.name != name]
-        self.claims.append(ClaimRow(name, held, str(thesis), str(ours), asserted, value))
+        self.claims.append(ClaimRow(name, held, str(thesis), str(ours), asserted, value, kind, not assert_claim))
         self._write()
-        if asserted and not held:
+        if asserted and not held and self.claim_mode == "assert":
             raise ClaimFailed(f"claim did not hold at scale {self.scale!r}: {name} (ours: {ours}; thesis: {thesis})")
+        return held
 
     def record(self) -> dict[str, Any]:
         """The JSON object written to ``$EFFCOURSE_METRICS``."""
@@ -178,6 +269,7 @@ class Run:
             "chapter": self.chapter,
             "scale": self.scale,
             "seed": self.seed,
+            "experiment_seeds": list(self.experiment_seeds),
             "claims": [{k: v for k, v in c.as_dict().items()} for c in self.claims],
             "metrics": dict(self.metrics),
             "env": {
@@ -187,7 +279,7 @@ class Run:
                 "device": str(self.device),
                 "device_name": (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
                                 else platform.processor() or platform.machine()),
-                "threads": torch.get_num_threads(),
+                "threads": self.threads,
             },
         }
 
@@ -201,15 +293,25 @@ class Run:
         tmp.replace(path)
 
     # ------------------------------------------------------------------ display
+    def _held(self, c: ClaimRow) -> str:
+        mark = "yes" if c.held else "**no**"
+        if c.asserted:
+            return mark
+        return mark + (" (reported, not asserted)" if c.reported else f" (not asserted at {self.scale})")
+
     def claims_markdown(self) -> str:
-        """The claims table as Markdown (rendered by Jupyter and by the book)."""
-        rows = [(c.name, c.thesis, c.ours,
-                 ("yes" if c.held else "**no**") + ("" if c.asserted else f" (not asserted at {self.scale})"))
-                for c in self.claims]
-        body = Table(rows, ["claim", "thesis", "this run", "held"], escape_html=True).to_markdown()
-        # the held column carries Markdown emphasis on purpose; the helper escapes only HTML and pipes
-        return (f"{body}\n\n*Scale `{self.scale}`, seed {self.seed}, device `{self.device}`, "
-                f"torch {torch.__version__}.*")
+        """The claims table as Markdown (rendered by Jupyter and by the book): empirical claims, then checks of the
+        mathematics."""
+        parts = []
+        for kind, title in (("empirical", "Empirical claims"), ("math", "Checks of the mathematics")):
+            rows = [(c.name, c.thesis, c.ours, self._held(c)) for c in self.claims if c.kind == kind]
+            if rows:
+                # the held column carries Markdown emphasis on purpose; the helper escapes only HTML and pipes
+                parts.append(f"**{title}**\n\n"
+                             + Table(rows, ["claim", "thesis", "this run", "held"], escape_html=True).to_markdown())
+        seeds = ", ".join(map(str, self.experiment_seeds)) or "none"
+        return ("\n\n".join(parts) + f"\n\n*Scale `{self.scale}`, base seed {self.seed} (experiment seeds {seeds}), "
+                f"device `{self.device}`, {self.threads} threads, torch {torch.__version__}.*")
 
     def table(self, rows, columns=None, **kwargs) -> Table:
         """A Markdown table of ``rows`` (see :func:`effcourse.core.tables.table`), shown when a cell ends in it."""

@@ -8,7 +8,7 @@ SMOKE = dict(
     backend="closed_form",
     fidelity_p=12, fidelity_tasks=3,
     thm_n=20, thm_p=5, thm_tasks=50, thm_few_tasks=3, thm_target_tasks=200, thm_steps=5000,
-    ls_p=100, ls_n=100, ls_train_tasks=100, ls_eval_tasks=100, ls_tune_tasks=100, ls_seeds=[0],
+    ls_p=100, ls_n=100, ls_train_tasks=100, ls_eval_tasks=100, ls_tune_tasks=100, ls_n_seeds=1,
     ls_epochs=20, eval_steps=30, ls_lrs=_LRS[::3], lam0=1.0, m0=0.1, b0=1.0,
     net_train_tasks=20, net_eval_tasks=20, net_tune_tasks=20, net_train_points=100, net_val_points=50,
     net_epochs=20, net_lam0=10 ** 0.5, net_b0=0.1, net_lrs=_LRS_NET[::4],
@@ -20,7 +20,7 @@ BOOK = dict(
     backend="closed_form",
     fidelity_p=20, fidelity_tasks=4,
     thm_n=20, thm_p=5, thm_tasks=50, thm_few_tasks=3, thm_target_tasks=200, thm_steps=5000,
-    ls_p=100, ls_n=100, ls_train_tasks=100, ls_eval_tasks=100, ls_tune_tasks=100, ls_seeds=[0, 1, 2],
+    ls_p=100, ls_n=100, ls_train_tasks=100, ls_eval_tasks=100, ls_tune_tasks=100, ls_n_seeds=3,
     ls_epochs=20, eval_steps=30, ls_lrs=_LRS, lam0=1.0, m0=0.1, b0=1.0,
     net_train_tasks=100, net_eval_tasks=100, net_tune_tasks=100, net_train_points=500, net_val_points=100,
     net_epochs=20, net_lam0=10 ** 0.5, net_b0=0.1, net_lrs=_LRS_NET,
@@ -33,6 +33,6 @@ BOOK = dict(
 FULL = dict(
     BOOK,
     backend="cvxpylayers",
-    ls_seeds=[0, 1, 2, 3, 4], net_eval_tasks=100,
+    ls_n_seeds=5, net_eval_tasks=100,
     cost_tasks=100, cost_repeats=5,
 )

@@ -25,12 +25,15 @@ def plot_curves(ax, curves: Mapping[str, torch.Tensor | Sequence[float]], title:
 
 
 def plot_theorem6(ax, runs: Mapping[str, Theorem6Run], title: str) -> None:
-    """``||B_k - B*||_F^2`` per run, with the bound ``(1 - mu/L)^k ||B_0 - B*||^2`` where ``mu > 0``."""
+    """``||B_k - B*||_F^2`` per run, with the bound ``(1 - mu/L)^k ||B_0 - B*||^2`` where ``mu > 0``, and the float64
+    floor below which the bound is not compared when the bound reaches it."""
     for label, d in runs.items():
         k = np.arange(1, len(d.trace) + 1)
         ax.semilogy(k, d.trace, label=f"{label}: $\\|B_k - B^*\\|_F^2$")
         if d.mu_over_L > 1e-10:  # N < p: mu is zero up to rounding, and the bound says nothing
             ax.semilogy(k, d.bound, "--", color="gray", label=f"{label}: bound $(1-\\mu/L)^k\\|B_0-B^*\\|^2$")
+        if d.n_compared < len(d.trace):  # the bound falls below what float64 resolves: show where comparing stops
+            ax.axhline(d.floor, ls=":", color="gray", lw=0.8, label=f"{label}: float64 floor (not compared below)")
     ax.set_xlabel("meta-step k (gradient descent, step 1/L)")
     ax.set_ylabel("squared distance to $B^*$")
     ax.set_title(title)

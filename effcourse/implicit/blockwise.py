@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import _disable_current_modes
+from torch.utils.flop_counter import FlopCounterMode
 
 from .model import ACTIVATIONS, ImplicitModel, loss_value
 
@@ -42,6 +44,7 @@ __all__ = [
     "extra_nonzeros_vs_feedforward",
     "extra_nonzeros_formula",
     "least_squares",
+    "least_squares_flops",
     "model_weights",
     "partition",
     "strict_nonzeros",
@@ -207,10 +210,23 @@ def least_squares(X: torch.Tensor, Y: torch.Tensor, rtol: float | None = None) -
     return C.t().to(X.dtype)
 
 
+def least_squares_flops(m: int, k: int) -> int:
+    """FLOPs charged to one :func:`least_squares` on an ``m x k`` design, which ``FlopCounterMode`` cannot see
+    (an SVD is not a matrix product): the thin R-SVD, ``6 M r^2 + 20 r^3`` with ``M = max(m, k)``, ``r = min(m,
+    k)`` (Golub and Van Loan, Matrix Computations, Fig. 8.6.1), and forming the pseudo-inverse, ``2 m k r``.  The
+    product with ``Y`` is a matrix product and is counted where it runs."""
+    for name, v in (("m", m), ("k", k)):
+        if not isinstance(v, int) or v < 0:
+            raise ValueError(f"{name} must be an int >= 0; got {v!r}")
+    big, r = max(m, k), min(m, k)
+    return 6 * big * r * r + 20 * r ** 3 + 2 * m * k * r
+
+
 # ------------------------------------------------------------------------------------------------ Algorithm 1
 @dataclass
 class BlockRecord:
-    """One subproblem of Algorithm 1: its block, the training objective after it, its seconds and its size."""
+    """One subproblem of Algorithm 1: its block, the training objective after it, its seconds, its FLOPs (matrix
+    products counted by ``FlopCounterMode`` plus :func:`least_squares_flops`) and its size."""
 
     index: int
     size: int
@@ -218,6 +234,7 @@ class BlockRecord:
     seconds: float
     variables: int
     weights: int
+    flops: float = 0.0
 
 
 @dataclass
@@ -230,6 +247,11 @@ class SequentialResult:
     @property
     def seconds(self) -> float:
         return sum(b.seconds for b in self.blocks)
+
+    @property
+    def flops(self) -> float:
+        """Training FLOPs of all blocks (deterministic; the budget unit of the chapter's comparisons)."""
+        return sum(b.flops for b in self.blocks)
 
     @property
     def objectives(self) -> list[float]:
@@ -246,18 +268,37 @@ class SequentialResult:
 _SOLVERS = ("altmin", "local")
 
 
+def _repeat_counted(step, steps: int, counter: FlopCounterMode) -> int:
+    """Run ``step()`` ``steps`` times inside ``counter``'s context; count the first and return the FLOPs the other
+    ``steps - 1`` would add.  Every step multiplies tensors of the same shapes, so the count is exact, and the
+    dispatch mode's per-operation overhead (larger than the tiny products themselves) is paid once."""
+    if steps < 1:
+        return 0
+    before = counter.get_total_flops()
+    step()
+    per_step = counter.get_total_flops() - before
+    with _disable_current_modes():
+        for _ in range(steps - 1):
+            step()
+    return per_step * (steps - 1)
+
+
 def _shallow_adam(atilde: torch.Tensor, ut: torch.Tensor, target: torch.Tensor, Ci: torch.Tensor, phi,
-                  steps: int, lr: float) -> torch.Tensor:
-    """(2.12): ``min_{Atilde} 1/2 ||Ytilde - phi(Utilde Atilde^T) C_i^T||^2 / m`` by Adam (local search)."""
+                  steps: int, lr: float, counter: FlopCounterMode) -> tuple[torch.Tensor, int]:
+    """(2.12): ``min_{Atilde} 1/2 ||Ytilde - phi(Utilde Atilde^T) C_i^T||^2 / m`` by Adam (local search).
+    Returns the weights and the FLOPs of the steps that ``counter`` did not see (:func:`_repeat_counted`)."""
     atilde = atilde.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([atilde], lr=lr)
-    for _ in range(steps):
+
+    def step():
         resid = phi(ut @ atilde.t()) @ Ci.t() - target
         obj = 0.5 * resid.pow(2).sum(dim=1).mean()
         opt.zero_grad(set_to_none=True)
         obj.backward()
         opt.step()
-    return atilde.detach()
+
+    extra = _repeat_counted(step, steps, counter)
+    return atilde.detach(), extra
 
 
 def _objective(X: torch.Tensor, C: torch.Tensor, y: torch.Tensor, loss: str) -> float:
@@ -322,37 +363,48 @@ def train_sequential(u: torch.Tensor, y: torch.Tensor, n: int, L: int, loss: str
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc=progress if isinstance(progress, str) else "blocks", leave=False)
+    counter = FlopCounterMode(display=False)
     for i, ni in it:
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
         t0 = time.perf_counter()
-        ut = torch.cat([X_prev, u], dim=1)  # Utilde_i (natural order)
-        fan_in = ut.shape[1]
-        atilde = torch.randn(ni, fan_in, generator=generator, dtype=dt).to(dev) / math.sqrt(fan_in)
-        if solver == "altmin":
-            for _ in range(alternations):
+        with counter:  # counts are cleared on entry: one count per block
+            ls_flops = 0  # FLOPs the counter does not see: SVDs and repeated Adam steps
+            ut = torch.cat([X_prev, u], dim=1)  # Utilde_i (natural order)
+            fan_in = ut.shape[1]
+            atilde = torch.randn(ni, fan_in, generator=generator, dtype=dt).to(dev) / math.sqrt(fan_in)
+            if solver == "altmin":
+                for _ in range(alternations):
+                    Xi = phi(ut @ atilde.t())
+                    C = least_squares(torch.cat([X_prev, Xi], dim=1), y)              # (2.11)
+                    ls_flops += least_squares_flops(m, X_prev.shape[1] + ni)
+                    target = y - X_prev @ C[:, : X_prev.shape[1]].t()                  # Ytilde
+                    atilde, extra = _shallow_adam(atilde, ut, target, C[:, X_prev.shape[1]:], phi, steps, lr,
+                                                  counter)  # (2.12)
+                    ls_flops += extra
                 Xi = phi(ut @ atilde.t())
-                C = least_squares(torch.cat([X_prev, Xi], dim=1), y)              # (2.11)
-                target = y - X_prev @ C[:, : X_prev.shape[1]].t()                  # Ytilde
-                atilde = _shallow_adam(atilde, ut, target, C[:, X_prev.shape[1]:], phi, steps, lr)  # (2.12)
-            Xi = phi(ut @ atilde.t())
-            C = least_squares(torch.cat([X_prev, Xi], dim=1), y)
-        else:
-            atilde.requires_grad_(True)
-            C = torch.cat([C_prev, u.new_zeros(q, ni)], dim=1).requires_grad_(True)
-            opt = torch.optim.Adam([atilde, C], lr=lr)
-            for _ in range(steps):
-                out = torch.cat([X_prev, phi(ut @ atilde.t())], dim=1) @ C.t()
-                obj = loss_value(out, y, loss)
-                opt.zero_grad(set_to_none=True)
-                obj.backward()
-                opt.step()
-            atilde, C = atilde.detach(), C.detach()
-            Xi = phi(ut @ atilde.t())
-        X_prev = torch.cat([X_prev, Xi], dim=1)
-        C_prev = C
-        sync()
-        seconds = time.perf_counter() - t0
+                C = least_squares(torch.cat([X_prev, Xi], dim=1), y)
+                ls_flops += least_squares_flops(m, X_prev.shape[1] + ni)
+            else:
+                atilde.requires_grad_(True)
+                C = torch.cat([C_prev, u.new_zeros(q, ni)], dim=1).requires_grad_(True)
+                opt = torch.optim.Adam([atilde, C], lr=lr)
+
+                def step(X_prev=X_prev, ut=ut, atilde=atilde, C=C, opt=opt):  # bound now: used at once
+                    out = torch.cat([X_prev, phi(ut @ atilde.t())], dim=1) @ C.t()
+                    obj = loss_value(out, y, loss)
+                    opt.zero_grad(set_to_none=True)
+                    obj.backward()
+                    opt.step()
+
+                ls_flops += _repeat_counted(step, steps, counter)
+                atilde, C = atilde.detach(), C.detach()
+                Xi = phi(ut @ atilde.t())
+            X_prev = torch.cat([X_prev, Xi], dim=1)
+            C_prev = C
+            sync()
+            seconds = time.perf_counter() - t0
+        flops = counter.get_total_flops() + ls_flops
         model.add_block(atilde, C)
         result.blocks.append(BlockRecord(i + 1, ni, _objective(X_prev, C, y, loss), seconds, variables[i],
-                                         weights[i]))
+                                         weights[i], float(flops)))
     return result

@@ -3,9 +3,11 @@ sequential blockwise training (Algorithm 1) with end-to-end projected-gradient t
 
 The thesis names 1-D function interpolation and MNIST / Fashion-MNIST but gives no protocol; this one is the
 book's (see :mod:`effcourse.implicit.config`).  Both comparisons run each method on the same seeds and read the
-end-to-end learning curve at the sequential method's training wall time ("equal time") and at
-``e2e_time_factor`` times it.  The sweeps return plain records; the tables and figures of the chapter are built
-from them by the ``*_rows`` and ``plot_*`` functions here.
+end-to-end learning curve at the sequential method's training FLOPs ("equal compute") and at ``e2e_flop_factor``
+times them.  FLOPs are counted (matrix products by ``torch.utils.flop_counter.FlopCounterMode``, least squares
+analytically), so budgets and outcomes do not depend on the machine; wall time is recorded and shown only.
+The sweeps return plain records; the tables and figures of the chapter are built from them by the ``*_rows``
+and ``plot_*`` functions here.
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ from torch import nn
 from ..core.data import Split
 from .blockwise import SequentialResult, train_sequential
 from .model import E2EHistory, ImplicitModel, append_ones, train_projected
-from .selfloops import explicit_block, implicit_block, nonstrict_to_strict, strict_to_nonstrict
+from .selfloops import (
+    explicit_block,
+    implicit_block,
+    nonstrict_to_strict,
+    picard_amplification,
+    strict_to_nonstrict,
+)
 
 __all__ = [
     "TARGETS",
     "DigitsRun",
     "DigitsSummary",
     "InterpolationRun",
+    "TheoremCheck",
     "accuracy_on",
     "digits_rows",
     "digits_summary",
@@ -44,7 +53,7 @@ __all__ = [
     "ratio_rows",
     "seed_spread",
     "theorem_errors",
-    "time_to_reach",
+    "flops_to_reach",
 ]
 
 #: The two 1-D targets on ``[-3, 3]``: smooth ``sin 2u + 0.3u`` and non-smooth ``|sin 2u| - 0.2 sign u``.
@@ -60,21 +69,50 @@ def _check_target(target: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ Theorems 2-3
-def theorem_errors(block: int, instances: int, seed: int, *, samples: int, prev: int, inputs: int,
-                   dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
-                   ) -> tuple[float, float, float]:
-    """Theorems 2 (``block=1``) and 3 on ``instances`` random ReLU blocks, both directions.
+@dataclass
+class TheoremCheck:
+    """The random checks of Theorems 2-3 (:func:`theorem_errors`): the largest forward gap, converse residual and
+    round-trip gap (each relative to ``1 + max |features|``), and the largest error over its instance's tolerance
+    ``max(tol, floor)``, where ``floor = 64 (n_i + 1) eps ||(I - |A_ii|)^{-1}||_inf`` is the rounding level that
+    the Picard iteration can reach (:func:`~effcourse.implicit.selfloops.picard_amplification`).  ``floored``
+    counts the checks (three per instance) whose floor exceeded ``tol``."""
 
-    Returns the largest forward gap (self-loop block by Picard vs. back-substitution (2.14) through
-    :func:`nonstrict_to_strict`), converse residual (explicit features built from random coefficients solve the
-    self-loop equation of :func:`strict_to_nonstrict`, ``eps`` uniform in (0.2, 1.8)) and round-trip gap, each
-    relative to ``1 + max |features|`` (a diagonal near 1 makes the features large).
-    """
+    forward: float
+    converse: float
+    round_trip: float
+    worst_vs_tol: float
+    floored: int
+    instances: int
+    tol: float
+
+    @property
+    def max_error(self) -> float:
+        return max(self.forward, self.converse, self.round_trip)
+
+    @property
+    def held(self) -> bool:
+        return self.worst_vs_tol <= 1.0
+
+
+def theorem_errors(block: int, instances: int, seed: int, *, samples: int, prev: int, inputs: int,
+                   tol: float = 1e-10, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+                   ) -> TheoremCheck:
+    """Theorems 2 (``block=1``) and 3 on ``instances`` random ReLU blocks, both directions (see
+    :class:`TheoremCheck`).
+
+    Forward: a self-loop block solved by Picard iteration against back-substitution (2.14) through
+    :func:`nonstrict_to_strict`.  Converse: explicit features built from random coefficients solve the self-loop
+    equation of :func:`strict_to_nonstrict` (``eps`` uniform in (0.2, 1.8)) and are what Picard finds; round
+    trip: the coefficients come back.  Errors are relative to ``1 + max |features|`` (a diagonal near 1 makes the
+    features large)."""
     for name, v in (("block", block), ("instances", instances), ("samples", samples), ("prev", prev),
                     ("inputs", inputs)):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int; got {v!r}")
+    if not (isinstance(tol, float) and tol > 0):
+        raise ValueError(f"tol must be a positive float; got {tol!r}")
     g = torch.Generator().manual_seed(seed)
+    unit = 64 * (block + 1) * torch.finfo(dtype).eps
 
     def r(*s):
         return torch.randn(*s, generator=g, dtype=dtype).to(device)
@@ -82,7 +120,8 @@ def theorem_errors(block: int, instances: int, seed: int, *, samples: int, prev:
     def rel(a, b):
         return float((a - b).abs().max()) / (1.0 + float(b.abs().max()))
 
-    fwd = conv = trip = 0.0
+    fwd = conv = trip = worst = 0.0
+    floored = 0
     for _ in range(instances):
         X_prev = torch.relu(r(samples, prev))
         U = r(samples, inputs)
@@ -91,17 +130,22 @@ def theorem_errors(block: int, instances: int, seed: int, *, samples: int, prev:
         A_prev, B_i = r(block, prev), r(block, inputs)
         X_impl = implicit_block(A_ii, A_prev, B_i, X_prev, U)
         X_expl = explicit_block(*nonstrict_to_strict(A_ii, A_prev, B_i), X_prev, U)
-        fwd = max(fwd, rel(X_impl, X_expl))
+        e_fwd = rel(X_impl, X_expl)
         G_self = torch.triu(r(block, block) * 0.5, diagonal=1)
         G_prev, Lam = r(block, prev), r(block, inputs)
         X_target = explicit_block(G_self, G_prev, Lam, X_prev, U)
         eps = float(torch.rand(1, generator=g)) * 1.6 + 0.2
         A2, P2, B2 = strict_to_nonstrict(G_self, G_prev, Lam, eps)
         rhs = torch.relu(X_target @ A2.t() + X_prev @ P2.t() + U @ B2.t())
-        conv = max(conv, rel(rhs, X_target), rel(implicit_block(A2, P2, B2, X_prev, U), X_target))
+        e_conv = max(rel(rhs, X_target), rel(implicit_block(A2, P2, B2, X_prev, U), X_target))
         back = nonstrict_to_strict(A2, P2, B2)
-        trip = max(trip, max(rel(x, y) for x, y in zip(back, (G_self, G_prev, Lam))))
-    return fwd, conv, trip
+        e_trip = max(rel(x, y) for x, y in zip(back, (G_self, G_prev, Lam)))
+        fwd, conv, trip = max(fwd, e_fwd), max(conv, e_conv), max(trip, e_trip)
+        for e, A in ((e_fwd, A_ii), (e_conv, A2), (e_trip, A2)):
+            t = max(tol, unit * picard_amplification(A))
+            floored += t > tol
+            worst = max(worst, e / t)
+    return TheoremCheck(fwd, conv, trip, worst, floored, instances, tol)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -129,16 +173,23 @@ def accuracy_on(u: torch.Tensor, labels: torch.Tensor) -> Callable[[nn.Module], 
     return evaluate
 
 
-def time_to_reach(hist: E2EHistory, level: float) -> float:
-    """Training seconds until an end-to-end run's ``eval_fn`` first reaches ``level`` (``inf`` if never)."""
-    return next((t for t, a in zip(hist.seconds, hist.evals) if a >= level), math.inf)
+def flops_to_reach(hist: E2EHistory, level: float) -> float:
+    """Training FLOPs until an end-to-end run's ``eval_fn`` first reaches ``level`` (``inf`` if never)."""
+    return next((f for f, a in zip(hist.flops, hist.evals) if a >= level), math.inf)
 
 
-def _time_factor(cfg: Mapping) -> float | None:
-    f = cfg["e2e_time_factor"]
+def _flop_factor(cfg: Mapping) -> float | None:
+    f = cfg["e2e_flop_factor"]
     if f is not None and not (isinstance(f, (int, float)) and f > 0):
-        raise ValueError(f"e2e_time_factor must be None (a fixed step budget) or a positive number; got {f!r}")
+        raise ValueError(f"e2e_flop_factor must be None (a fixed step budget) or a positive number; got {f!r}")
     return f
+
+
+def _check_seeds(seeds, name: str = "seeds") -> list[int]:
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(x, int) and x >= 0 for x in seeds):
+        raise ValueError(f"{name} must be a non-empty list of distinct ints >= 0 (from run.seeds); got {seeds!r}")
+    return seeds
 
 
 # ------------------------------------------------------------------------------------------------ 1-D interpolation
@@ -165,50 +216,45 @@ class InterpolationRun:
     alt_test: float
     e2e_model: ImplicitModel
     hist: E2EHistory
-    time_factor: float | None = None
+    flop_factor: float | None = None
 
     @property
     def e2e_equal(self) -> float:
-        """End-to-end test MSE at the local-search method's wall time."""
-        return self.hist.at_time(self.seq.seconds)
+        """End-to-end test MSE at the local-search method's training FLOPs."""
+        return self.hist.at_flops(self.seq.flops)
 
     @property
     def e2e_equal_alt(self) -> float:
-        """End-to-end test MSE at Algorithm 2's wall time."""
-        return self.hist.at_time(self.alt.seconds)
+        """End-to-end test MSE at Algorithm 2's training FLOPs."""
+        return self.hist.at_flops(self.alt.flops)
 
     @property
     def e2e_long(self) -> float:
-        """End-to-end test MSE after ``time_factor`` times the local-search time (the last one without it)."""
-        return self.hist.at_time(self.time_factor * self.seq.seconds) if self.time_factor else self.e2e_final
+        """End-to-end test MSE after ``flop_factor`` times the local-search FLOPs (the last one without it)."""
+        return self.hist.at_flops(self.flop_factor * self.seq.flops) if self.flop_factor else self.e2e_final
 
     @property
     def e2e_final(self) -> float:
         return self.hist.evals[-1]
 
 
-def _warm_up(cfg: Mapping, dtype: torch.dtype, device: str | torch.device) -> None:
-    """Run both code paths once so that first-call overheads land in neither method's timing."""
-    u, y, _, _ = interpolation_task("smooth", 0, cfg["interp_train"], cfg["interp_test"], dtype, device)
-    train_sequential(u, y, 8, 2, alternations=1, steps=5, generator=torch.Generator().manual_seed(0))
-    train_sequential(u, y, 8, 2, solver="local", steps=5, generator=torch.Generator().manual_seed(0))
-    train_projected(ImplicitModel(8, 2, 1, dtype=dtype, device=device, generator=torch.Generator().manual_seed(0)),
-                    u, y, steps=5, generator=torch.Generator().manual_seed(0))
-
-
-def interpolation_sweep(cfg: Mapping, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+def interpolation_sweep(cfg: Mapping, seeds: Iterable[int], test_seeds: Iterable[int],
+                        dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
                         ) -> dict[tuple[str, int], InterpolationRun]:
-    """Every target and seed of ``cfg`` (the ``interp_*`` keys): sequential training with local search and with
-    Algorithm 2, and end-to-end training for ``interp_e2e_steps`` steps or ``e2e_time_factor`` times the
-    local-search time.  Seed ``s`` draws the test points (from ``1000 + s``) and every initialization."""
-    factor = _time_factor(cfg)
+    """Every target of ``cfg`` (the ``interp_*`` keys) and seed: sequential training with local search and with
+    Algorithm 2, and end-to-end training for ``interp_e2e_steps`` steps or ``e2e_flop_factor`` times the
+    local-search FLOPs, whichever comes first.  ``seeds[i]`` draws every initialization of replicate ``i`` and
+    ``test_seeds[i]`` its test points (the chapter takes both from ``run.seeds``)."""
+    factor = _flop_factor(cfg)
+    seeds, test_seeds = _check_seeds(seeds), _check_seeds(test_seeds, "test_seeds")
+    if len(seeds) != len(test_seeds):
+        raise ValueError(f"seeds and test_seeds must have the same length; got {len(seeds)} and {len(test_seeds)}")
     for target in cfg["interp_targets"]:
         _check_target(target)
-    _warm_up(cfg, dtype, device)
     out = {}
     for target in cfg["interp_targets"]:
-        for seed in cfg["interp_seeds"]:
-            u_tr, y_tr, u_te, y_te = interpolation_task(target, 1000 + seed, cfg["interp_train"], cfg["interp_test"],
+        for seed, test_seed in zip(seeds, test_seeds):
+            u_tr, y_tr, u_te, y_te = interpolation_task(target, test_seed, cfg["interp_train"], cfg["interp_test"],
                                                         dtype, device)
             evaluate = mse_on(u_te, y_te)
             seq = train_sequential(u_tr, y_tr, cfg["interp_n"], cfg["interp_L"], solver="local",
@@ -221,7 +267,7 @@ def interpolation_sweep(cfg: Mapping, dtype: torch.dtype = torch.float64, device
                                 generator=torch.Generator().manual_seed(seed))
             hist = train_projected(e2e, u_tr, y_tr, lr=cfg["interp_e2e_lr"], kappa=cfg["interp_kappa"],
                                    steps=cfg["interp_e2e_steps"],
-                                   time_budget=None if factor is None else factor * seq.seconds,
+                                   flop_budget=None if factor is None else factor * seq.flops,
                                    eval_fn=evaluate, eval_every=cfg["interp_eval_every"],
                                    generator=torch.Generator().manual_seed(seed))
             out[target, seed] = InterpolationRun(seq, evaluate(seq.model), alt, evaluate(alt.model), e2e, hist,
@@ -230,14 +276,15 @@ def interpolation_sweep(cfg: Mapping, dtype: torch.dtype = torch.float64, device
 
 
 def interpolation_rows(interp: Mapping[tuple[str, int], InterpolationRun], factor: str) -> list[dict[str, str]]:
-    """One table row per (target, seed): test MSEs (training seconds) of every method; ``factor`` names the
-    long end-to-end budget in the column title."""
+    """One table row per (target, seed): test MSEs (training GFLOPs; seconds) of every method; ``factor`` names
+    the long end-to-end budget in the column title.  Seconds are shown, never compared."""
     return [{"target": t, "seed": str(s),
-             "sequential, local search": f"{r.seq_test:.2e} ({r.seq.seconds:.2f} s)",
-             "sequential, Alg. 2": f"{r.alt_test:.2e} ({r.alt.seconds:.2f} s)",
-             "end to end at the local-search time": f"{r.e2e_equal:.2e}",
+             "sequential, local search": f"{r.seq_test:.2e} ({r.seq.flops / 1e9:.2f} GF; {r.seq.seconds:.1f} s)",
+             "sequential, Alg. 2": f"{r.alt_test:.2e} ({r.alt.flops / 1e9:.2f} GF; {r.alt.seconds:.1f} s)",
+             "end to end at the local-search FLOPs": f"{r.e2e_equal:.2e}",
              f"end to end given {factor}": f"{r.e2e_long:.2e}",
-             "end to end, last": f"{r.e2e_final:.2e} ({r.hist.steps[-1]} steps, {r.hist.seconds[-1]:.1f} s)"}
+             "end to end, last": f"{r.e2e_final:.2e} ({r.hist.steps[-1]} steps, {r.hist.flops[-1] / 1e9:.1f} GF; "
+                                 f"{r.hist.seconds[-1]:.1f} s)"}
             for (t, s), r in interp.items()]
 
 
@@ -247,8 +294,8 @@ _RATIOS = {"equal": ("e2e_equal", "seq_test"), "long": ("e2e_long", "seq_test"),
 def interpolation_ratios(interp: Mapping[tuple[str, int], InterpolationRun], which: str) -> dict[str, np.ndarray]:
     """Per target, the end-to-end test MSE over the sequential one for every seed (above 1: sequential better).
 
-    ``which``: ``"equal"`` (local search, equal time), ``"long"`` (local search, end to end given
-    ``e2e_time_factor`` times the time) or ``"alt"`` (Algorithm 2, equal time)."""
+    ``which``: ``"equal"`` (local search, equal FLOPs), ``"long"`` (local search, end to end given
+    ``e2e_flop_factor`` times the FLOPs) or ``"alt"`` (Algorithm 2, equal FLOPs)."""
     if which not in _RATIOS:
         raise ValueError(f"which must be one of {sorted(_RATIOS)}; got {which!r}")
     num, den = _RATIOS[which]
@@ -260,8 +307,8 @@ def interpolation_ratios(interp: Mapping[tuple[str, int], InterpolationRun], whi
 
 def ratio_rows(interp: Mapping[tuple[str, int], InterpolationRun], factor: str) -> list[dict[str, str]]:
     """One table row per target: the three :func:`interpolation_ratios` per seed, each with its median."""
-    cols = {"equal": "local search, equal time", "long": f"local search, end to end given {factor}",
-            "alt": "Alg. 2, equal time"}
+    cols = {"equal": "local search, equal FLOPs", "long": f"local search, end to end given {factor}",
+            "alt": "Alg. 2, equal FLOPs"}
     ratios = {w: interpolation_ratios(interp, w) for w in cols}
     fmt = {"equal": ".1f", "long": ".2f", "alt": ".1f"}
 
@@ -283,7 +330,7 @@ def seed_spread(interp: Mapping[tuple[str, int], InterpolationRun], solver: str)
 
 
 def plot_interpolation(interp: Mapping[tuple[str, int], InterpolationRun], seed: int):
-    """Fits of ``seed`` on each target (one panel per target) and test MSE against training time for all seeds."""
+    """Fits of ``seed`` on each target (one panel per target) and test MSE against training FLOPs for all seeds."""
     import matplotlib.pyplot as plt
 
     targets = list(dict.fromkeys(t for t, _ in interp))
@@ -305,14 +352,14 @@ def plot_interpolation(interp: Mapping[tuple[str, int], InterpolationRun], seed:
     for target, color in zip(targets, ("C0", "C3", "C1", "C2")):
         for s in seeds:
             r, first = interp[target, s], s == seeds[0]
-            ax.plot(r.hist.seconds[1:], r.hist.evals[1:], color=color, alpha=0.5, lw=1,
+            ax.plot(r.hist.flops[1:], r.hist.evals[1:], color=color, alpha=0.5, lw=1,
                     label=f"end to end, {target}" if first else None)
-            ax.plot([r.seq.seconds], [r.seq_test], "o", color=color, ms=6,
+            ax.plot([r.seq.flops], [r.seq_test], "o", color=color, ms=6,
                     label=f"sequential local, {target}" if first else None)
-            ax.plot([r.alt.seconds], [r.alt_test], "x", color=color, ms=6,
+            ax.plot([r.alt.flops], [r.alt_test], "x", color=color, ms=6,
                     label=f"sequential Alg. 2, {target}" if first else None)
-    ax.set(xscale="log", yscale="log", xlabel="training wall time (s)", ylabel="test MSE",
-           title="test error against time, all seeds")
+    ax.set(xscale="log", yscale="log", xlabel="training FLOPs (counted)", ylabel="test MSE",
+           title="test error against compute, all seeds")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -331,11 +378,12 @@ class DigitsRun:
     hists: dict[str, E2EHistory] = field(default_factory=dict)
 
 
-def digits_sweep(cfg: Mapping, data: Split) -> dict[int, DigitsRun]:
-    """Every seed of ``cfg["cls_seeds"]`` on ``data`` (flat, standardized): sequential Algorithm 2 on one-hot
-    targets, sequential local search with the cross-entropy, and end to end with both losses, for
-    ``cls_e2e_steps`` steps or ``e2e_time_factor`` times Algorithm 2's time."""
-    factor = _time_factor(cfg)
+def digits_sweep(cfg: Mapping, data: Split, seeds: Iterable[int]) -> dict[int, DigitsRun]:
+    """Every seed of ``seeds`` (from ``run.seeds``) on ``data`` (flat, standardized): sequential Algorithm 2 on
+    one-hot targets, sequential local search with the cross-entropy, and end to end with both losses, for
+    ``cls_e2e_steps`` steps or ``e2e_flop_factor`` times Algorithm 2's FLOPs, whichever comes first."""
+    factor = _flop_factor(cfg)
+    seeds = _check_seeds(seeds)
     if data.x_train.dim() != 2:
         raise ValueError(f"data must be flat (N x F rows); got x_train of shape {tuple(data.x_train.shape)}")
     u, u_test = append_ones(data.x_train), append_ones(data.x_test)
@@ -343,7 +391,7 @@ def digits_sweep(cfg: Mapping, data: Split) -> dict[int, DigitsRun]:
     acc = accuracy_on(u_test, data.y_test)
     n, L = cfg["cls_n"], cfg["cls_L"]
     out = {}
-    for seed in cfg["cls_seeds"]:
+    for seed in seeds:
         seq = train_sequential(u, onehot, n, L, solver="altmin", alternations=cfg["cls_alternations"],
                                steps=cfg["cls_steps"], lr=cfg["cls_lr"], generator=torch.Generator().manual_seed(seed))
         seq_ce = train_sequential(u, data.y_train, n, L, loss="ce", solver="local", steps=cfg["cls_local_steps"],
@@ -354,7 +402,7 @@ def digits_sweep(cfg: Mapping, data: Split) -> dict[int, DigitsRun]:
                                   generator=torch.Generator().manual_seed(seed))
             rec.hists[loss] = train_projected(model, u, target, loss=loss, lr=cfg["cls_e2e_lr"],
                                               kappa=cfg["cls_kappa"], steps=cfg["cls_e2e_steps"],
-                                              time_budget=None if factor is None else factor * seq.seconds,
+                                              flop_budget=None if factor is None else factor * seq.flops,
                                               batch_size=cfg["cls_batch_size"], eval_fn=acc,
                                               eval_every=cfg["cls_eval_every"],
                                               generator=torch.Generator().manual_seed(seed))
@@ -363,30 +411,34 @@ def digits_sweep(cfg: Mapping, data: Split) -> dict[int, DigitsRun]:
 
 
 def digits_rows(cls: Mapping[int, DigitsRun]) -> list[dict[str, str]]:
-    """One table row per seed: accuracies (seconds) of both sequential runs, end to end at equal time / last."""
+    """One table row per seed: accuracies (GFLOPs; seconds) of both sequential runs, end to end at Algorithm 2's
+    FLOPs / last.  Seconds are shown, never compared."""
     rows = []
     for seed, r in cls.items():
-        T, h = r.seq.seconds, r.hists
+        F0, h = r.seq.flops, r.hists
         rows.append({"seed": str(seed),
-                     "sequential, Alg. 2 (MSE)": f"{r.seq_acc:.3f} ({T:.2f} s)",
-                     "sequential, local (CE)": f"{r.seq_ce_acc:.3f} ({r.seq_ce.seconds:.2f} s)",
-                     "end to end MSE: equal time / last": f"{h['mse'].at_time(T):.3f} / {h['mse'].evals[-1]:.3f}",
-                     "end to end CE: equal time / last": f"{h['ce'].at_time(T):.3f} / {h['ce'].evals[-1]:.3f}",
-                     "end-to-end MSE run": f"{h['mse'].steps[-1]} steps, {h['mse'].seconds[-1]:.1f} s"})
+                     "sequential, Alg. 2 (MSE)": f"{r.seq_acc:.3f} ({F0 / 1e9:.1f} GF; {r.seq.seconds:.1f} s)",
+                     "sequential, local (CE)": f"{r.seq_ce_acc:.3f} ({r.seq_ce.flops / 1e9:.1f} GF; "
+                                               f"{r.seq_ce.seconds:.1f} s)",
+                     "end to end MSE: equal FLOPs / last": f"{h['mse'].at_flops(F0):.3f} / {h['mse'].evals[-1]:.3f}",
+                     "end to end CE: equal FLOPs / last": f"{h['ce'].at_flops(F0):.3f} / {h['ce'].evals[-1]:.3f}",
+                     "end-to-end MSE run": f"{h['mse'].steps[-1]} steps, {h['mse'].flops[-1] / 1e9:.0f} GF; "
+                                           f"{h['mse'].seconds[-1]:.1f} s"})
     return rows
 
 
 @dataclass
 class DigitsSummary:
-    """Per-seed arrays of the digits sweep: Algorithm 2's accuracy and seconds; end to end (MSE) at equal time,
-    at its last checkpoint and that checkpoint's seconds; and the time it needs to match Algorithm 2, in
-    multiples of Algorithm 2's time (``inf``: not within the run)."""
+    """Per-seed arrays of the digits sweep: Algorithm 2's accuracy, FLOPs and seconds; end to end (MSE) at equal
+    FLOPs, at its last checkpoint and that checkpoint's FLOPs (in multiples of Algorithm 2's); and the FLOPs it
+    needs to match Algorithm 2, in multiples of Algorithm 2's (``inf``: not within the run)."""
 
     seq_acc: np.ndarray
+    seq_flops: np.ndarray
     seq_seconds: np.ndarray
     e2e_equal: np.ndarray
     e2e_last: np.ndarray
-    e2e_last_seconds: np.ndarray
+    e2e_last_multiple: np.ndarray
     catch_up: np.ndarray
 
 
@@ -396,10 +448,11 @@ def digits_summary(cls: Mapping[int, DigitsRun]) -> DigitsSummary:
     if not rs:
         raise ValueError("cls must hold at least one run")
     return DigitsSummary(
-        np.array([r.seq_acc for r in rs]), np.array([r.seq.seconds for r in rs]),
-        np.array([r.hists["mse"].at_time(r.seq.seconds) for r in rs]),
-        np.array([r.hists["mse"].evals[-1] for r in rs]), np.array([r.hists["mse"].seconds[-1] for r in rs]),
-        np.array([time_to_reach(r.hists["mse"], r.seq_acc) / r.seq.seconds for r in rs]))
+        np.array([r.seq_acc for r in rs]), np.array([r.seq.flops for r in rs]), np.array([r.seq.seconds for r in rs]),
+        np.array([r.hists["mse"].at_flops(r.seq.flops) for r in rs]),
+        np.array([r.hists["mse"].evals[-1] for r in rs]),
+        np.array([r.hists["mse"].flops[-1] / r.seq.flops for r in rs]),
+        np.array([flops_to_reach(r.hists["mse"], r.seq_acc) / r.seq.flops for r in rs]))
 
 
 def phase_shares(hists: Iterable[E2EHistory]) -> dict[str, float]:
@@ -415,19 +468,19 @@ def phase_shares(hists: Iterable[E2EHistory]) -> dict[str, float]:
 
 
 def plot_digits(cls: Mapping[int, DigitsRun]):
-    """Test accuracy against training time: end-to-end curves (both losses) and the two sequential runs as points."""
+    """Test accuracy against training FLOPs: end-to-end curves (both losses) and the two sequential runs as points."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for i, r in enumerate(cls.values()):
         for loss, color in (("mse", "C1"), ("ce", "C2")):
             h = r.hists[loss]
-            ax.plot(h.seconds[1:], h.evals[1:], color=color, alpha=0.6, lw=1,
+            ax.plot(h.flops[1:], h.evals[1:], color=color, alpha=0.6, lw=1,
                     label=f"end to end ({loss})" if i == 0 else None)
-        ax.plot([r.seq.seconds], [r.seq_acc], "o", color="C0", label="sequential, Alg. 2" if i == 0 else None)
-        ax.plot([r.seq_ce.seconds], [r.seq_ce_acc], "s", color="C4", label="sequential, local CE" if i == 0 else None)
-    ax.set(xscale="log", ylim=(0.8, 1.0), xlabel="training wall time (s)", ylabel="test accuracy",
-           title="digits: accuracy against training time, all seeds")
+        ax.plot([r.seq.flops], [r.seq_acc], "o", color="C0", label="sequential, Alg. 2" if i == 0 else None)
+        ax.plot([r.seq_ce.flops], [r.seq_ce_acc], "s", color="C4", label="sequential, local CE" if i == 0 else None)
+    ax.set(xscale="log", ylim=(0.8, 1.0), xlabel="training FLOPs (counted)", ylabel="test accuracy",
+           title="digits: accuracy against compute, all seeds")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

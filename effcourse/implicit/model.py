@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..core.data import Split
 from ..core.train import fit
@@ -416,11 +417,14 @@ class ImplicitModel(nn.Module):
 # ------------------------------------------------------------------------------------------------ E2E training
 @dataclass
 class E2EHistory:
-    """Checkpoints of :func:`train_projected`: step, training seconds so far (evaluation excluded), training
-    loss and the value of ``eval_fn``; plus the seconds spent in each phase of a step."""
+    """Checkpoints of :func:`train_projected`: step, training FLOPs and seconds so far (evaluation excluded),
+    training loss and the value of ``eval_fn``; plus the seconds spent in each phase of a step.  FLOPs are the
+    matrix-product FLOPs that :class:`torch.utils.flop_counter.FlopCounterMode` counts (the fixed-point and adjoint
+    iterations included): deterministic, unlike the seconds, which are shown and never compared."""
 
     steps: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    flops: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     evals: list[float] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=lambda: {"forward": 0.0, "backward": 0.0,
@@ -431,6 +435,11 @@ class E2EHistory:
         idx = [i for i, s in enumerate(self.seconds) if s <= seconds]
         return self.evals[idx[-1] if idx else 0]
 
+    def at_flops(self, flops: float) -> float:
+        """``eval_fn`` at the last checkpoint reached within ``flops`` training FLOPs (the first if none)."""
+        idx = [i for i, f in enumerate(self.flops) if f <= flops]
+        return self.evals[idx[-1] if idx else 0]
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -438,7 +447,7 @@ def _sync(device: torch.device) -> None:
 
 
 def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss: str = "mse", lr: float = 1e-2,
-                    kappa: float = 0.95, steps: int = 1000, time_budget: float | None = None,
+                    kappa: float = 0.95, steps: int = 1000, flop_budget: float | None = None,
                     batch_size: int | None = None, eval_fn: Callable[[ImplicitModel], float] | None = None,
                     eval_every: int = 10, generator: torch.Generator | None = None,
                     progress: bool | str = False) -> E2EHistory:
@@ -446,10 +455,11 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
 
     Each step: Adam on ``(A, B, C, D)`` with implicit gradients, then ``A <- Proj_{||A||_inf <= kappa}(A)``.
     The steps run through :func:`effcourse.core.train.fit` (batches drawn from ``generator``, one shuffled pass
-    per epoch; ``batch_size=None`` is full batch); the projection, the checkpoints and the clock live in its
+    per epoch; ``batch_size=None`` is full batch); the projection, the checkpoints and the counters live in its
     ``after_step``, which ends training by returning True.  Runs ``steps`` steps (fit's ``max_steps``), or stops
-    early once ``time_budget`` seconds of training (evaluation excluded) have elapsed or the loss is not finite.
-    Checkpoints every ``eval_every`` steps (step 0 included).
+    early once ``flop_budget`` training FLOPs (counted, evaluation excluded; see :class:`E2EHistory`) are spent
+    or the loss is not finite.  A budget in FLOPs, not seconds, so that where training stops does not depend on
+    the machine or its load.  Checkpoints every ``eval_every`` steps (step 0 included).
     """
     if not (isinstance(kappa, (int, float)) and 0 < kappa < 1):
         raise ValueError(f"kappa must be in (0, 1) for a certified well-posed A; got {kappa!r}")
@@ -457,8 +467,8 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
         raise ValueError(f"steps must be a positive int; got {steps!r}")
     if not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive int; got {eval_every!r}")
-    if time_budget is not None and not time_budget >= 0:
-        raise ValueError(f"time_budget must be None or seconds >= 0; got {time_budget!r}")
+    if flop_budget is not None and not (isinstance(flop_budget, (int, float)) and flop_budget >= 0):
+        raise ValueError(f"flop_budget must be None or a number of FLOPs >= 0; got {flop_budget!r}")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be None (full batch) or a positive int; got {batch_size!r}")
     m = u.shape[0]
@@ -469,12 +479,14 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
     model.project_(kappa)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = E2EHistory()
-    clock = {"elapsed": 0.0}
+    clock = {"elapsed": 0.0, "flops": 0.0, "excluded": 0.0}
     marks: dict[str, object] = {}
+    counter = FlopCounterMode(display=False)
 
     def checkpoint(step: int, train_loss: float) -> None:
         hist.steps.append(step)
         hist.seconds.append(clock["elapsed"])
+        hist.flops.append(clock["flops"])
         hist.train_loss.append(train_loss)
         hist.evals.append(float(eval_fn(model)) if eval_fn is not None else math.nan)
 
@@ -502,19 +514,23 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
         for key, a, b in zip(("forward", "backward", "update", "projection"), t, t[1:]):
             hist.phase_seconds[key] += b - a
         clock["elapsed"] += t4 - t[0]
+        clock["flops"] = counter.get_total_flops() - clock["excluded"]
         last = float(marks["loss"].detach())
         if not math.isfinite(last):
             return True
-        done = time_budget is not None and clock["elapsed"] >= time_budget
+        done = flop_budget is not None and clock["flops"] >= flop_budget
         if step % eval_every == 0 or step == steps or done:
+            before = counter.get_total_flops()
             with torch.no_grad():
                 checkpoint(step, last if bs == m else float(loss_value(model(u), y, loss)))
+            clock["excluded"] += counter.get_total_flops() - before  # evaluation is not training
         return done
 
     with torch.no_grad():
         checkpoint(0, float(loss_value(model(u), y, loss)))
     q = int(y.shape[1]) if y.dim() == 2 else int(y.max()) + 1
     data = Split(u, y, u[:0], y[:0], q)
-    fit(model, opt, data, math.ceil(steps / math.ceil(m / bs)), bs, generator=generator, batch_loss=batch_loss,
-        after_step=after_step, eval_every=0, progress=progress, max_steps=steps)
+    with counter:
+        fit(model, opt, data, math.ceil(steps / math.ceil(m / bs)), bs, generator=generator, batch_loss=batch_loss,
+            after_step=after_step, eval_every=0, progress=progress, max_steps=steps)
     return hist

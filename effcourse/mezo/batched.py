@@ -6,17 +6,23 @@ MLP batch-size study (Fig. 3.1b) affordable on a laptop CPU.  The problems live 
 The arithmetic is that of :mod:`effcourse.mezo.optim` (MeZO, Def. 3; MeZO-SVRG, Alg. 3) with the directions drawn
 in chunks; the ``nn.Module`` optimizers there are the memory-efficient versions.
 
-Every replica draws its own minibatch, and a run is measured in single-sample queries (``2b`` per MeZO step,
-``2n`` per MeZO-SVRG anchor step, ``4b`` per minibatch step), so these loops cannot be the epoch-based
+Every replica draws its own minibatch.  ``generator`` is one torch generator for all rows, or a list of ``k``
+generators, one per row: then row ``j`` draws its directions and minibatches from generator ``j`` alone, so a
+replica is the same whatever the other rows are (the chapter gives each row its own experiment seed).  A run is
+measured in single-sample queries (``2b`` per MeZO step, ``2n`` per MeZO-SVRG anchor step, ``4b`` per minibatch
+step), so these loops cannot be the epoch-based
 :func:`effcourse.core.train.fit` (one model, one shared minibatch per step).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+
+Generators = torch.Generator | Sequence[torch.Generator]
 
 __all__ = ["Trace", "run_fo_sgd", "run_mezo", "run_mezo_svrg", "svrg_budget"]
 
@@ -55,15 +61,31 @@ def _finite(x: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(x, nan=float("inf"), posinf=float("inf"))
 
 
-def _sample(n: int, k: int, b: int, c: int, gen: torch.Generator, device) -> torch.Tensor | None:
+def _per_row(gen: Generators, k: int, draw: Callable[[torch.Generator, int], torch.Tensor]) -> torch.Tensor:
+    """``draw(generator, rows)`` (row axis first) for all ``k`` rows: at once from one generator, or row ``j`` from
+    generator ``j`` of a list."""
+    if isinstance(gen, torch.Generator):
+        return draw(gen, k)
+    if len(gen) != k:
+        raise ValueError(f"generator must be one torch.Generator or a list of k={k}; got a list of {len(gen)}")
+    return torch.cat([draw(g, 1) for g in gen])
+
+
+def _sample(n: int, k: int, b: int, c: int, gen: Generators, device) -> torch.Tensor | None:
+    """``c x k x b`` sample indices (``None`` for the full batch)."""
     if b >= n:
         return None
-    return torch.randint(0, n, (c, k, b), generator=gen, device=device)
+    return _per_row(gen, k, lambda g, r: torch.randint(0, n, (r, c, b), generator=g, device=device)).transpose(0, 1)
+
+
+def _randn(gen: Generators, k: int, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """``k x shape`` standard normals in ``like``'s dtype and device."""
+    return _per_row(gen, k, lambda g, r: torch.randn(r, *shape, generator=g, dtype=like.dtype, device=like.device))
 
 
 @torch.no_grad()
 def run_mezo(problem, theta0: torch.Tensor, lr: float, mu: float, batch_size: int, budget: int,
-             generator: torch.Generator, points: int = 100, sign: bool = False, chunk: int = 256) -> Trace:
+             generator: Generators, points: int = 100, sign: bool = False, chunk: int = 256) -> Trace:
     """MeZO / ZO-SGD (Def. 3) on ``k`` replicas for ``budget`` queries (``2b`` per step).
 
     ``sign=True`` is ZO-signSGD (Liu et al. 2019): the update uses ``sign(pg z)``.
@@ -79,7 +101,7 @@ def run_mezo(problem, theta0: torch.Tensor, lr: float, mu: float, batch_size: in
     tr.log(0, 0, 0.0, problem.loss(theta))
     for c0 in range(0, steps, chunk):
         c = min(chunk, steps - c0)
-        Z = torch.randn(c, k, D, generator=generator, dtype=theta.dtype, device=theta.device)
+        Z = _randn(generator, k, (c, D), theta).transpose(0, 1)
         I = _sample(problem.n, k, b, c, generator, theta.device)
         for j in range(c):
             z = Z[j]
@@ -109,7 +131,7 @@ def svrg_budget(n: int, batch_size: int, q: int, steps: int, anchor_size: int | 
 
 @torch.no_grad()
 def run_mezo_svrg(problem, theta0: torch.Tensor, lr_full: float, lr_mini: float, mu: float, q: int,
-                  batch_size: int, budget: int, generator: torch.Generator, anchor_size: int | None = None,
+                  batch_size: int, budget: int, generator: Generators, anchor_size: int | None = None,
                   shared_direction: bool = True, points: int = 100) -> Trace:
     """MeZO-SVRG (Alg. 3) on ``k`` replicas until ``budget`` queries (``2n`` per anchor step, ``4b`` otherwise).
 
@@ -134,11 +156,13 @@ def run_mezo_svrg(problem, theta0: torch.Tensor, lr_full: float, lr_mini: float,
     anchor = theta.clone()
     for t in range(steps):
         if t % q == 0:
-            z = torch.randn(k, D, generator=generator, dtype=theta.dtype, device=theta.device)
+            z = _randn(generator, k, (D,), theta)
             if na >= n:
                 idx = None
             else:  # a large batch without replacement, fresh for every anchor
-                idx = torch.rand(k, n, generator=generator, device=theta.device).argsort(dim=1)[:, :na]
+                dev = theta.device
+                idx = _per_row(generator, k, lambda g, r, dev=dev: torch.rand(r, n, generator=g, device=dev))
+                idx = idx.argsort(dim=1)[:, :na]
                 idx = idx.repeat(2, 1)
             f = problem.loss(torch.cat([theta + mu * z, theta - mu * z]), idx)
             g = ((f[:k] - f[k:]) / (2 * mu))[:, None] * z
@@ -146,10 +170,9 @@ def run_mezo_svrg(problem, theta0: torch.Tensor, lr_full: float, lr_mini: float,
             theta -= lr_full * g
             queries += 2 * na
         else:
-            z1 = torch.randn(k, D, generator=generator, dtype=theta.dtype, device=theta.device)
-            z2 = z1 if shared_direction else torch.randn(k, D, generator=generator, dtype=theta.dtype,
-                                                         device=theta.device)
-            idx = None if b >= n else torch.randint(0, n, (k, b), generator=generator, device=theta.device)
+            z1 = _randn(generator, k, (D,), theta)
+            z2 = z1 if shared_direction else _randn(generator, k, (D,), theta)
+            idx = None if b >= n else _sample(n, k, b, 1, generator, theta.device)[0]
             pts = torch.cat([theta + mu * z1, theta - mu * z1, anchor + mu * z2, anchor - mu * z2])
             f = problem.loss(pts, None if idx is None else idx.repeat(4, 1))
             pg1 = (f[:k] - f[k:2 * k]) / (2 * mu)
@@ -162,7 +185,7 @@ def run_mezo_svrg(problem, theta0: torch.Tensor, lr_full: float, lr_mini: float,
     return tr
 
 
-def run_fo_sgd(problem, theta0: torch.Tensor, lr: float, batch_size: int, steps: int, generator: torch.Generator,
+def run_fo_sgd(problem, theta0: torch.Tensor, lr: float, batch_size: int, steps: int, generator: Generators,
                points: int = 100) -> Trace:
     """First-order minibatch SGD on the replicas (autograd); queries count ``b`` per step (one forward each)."""
     theta = theta0.clone().requires_grad_(True)
@@ -173,8 +196,8 @@ def run_fo_sgd(problem, theta0: torch.Tensor, lr: float, batch_size: int, steps:
     with torch.no_grad():
         tr.log(0, 0, 0.0, problem.loss(theta))
     for t in range(steps):
-        idx = None if b >= problem.n else torch.randint(0, problem.n, (k, b), generator=generator,
-                                                        device=theta.device)
+        idx = _sample(problem.n, k, b, 1, generator, theta.device)
+        idx = None if idx is None else idx[0]
         (grad,) = torch.autograd.grad(problem.loss(theta, idx).sum(), theta)
         with torch.no_grad():
             theta -= lr * grad

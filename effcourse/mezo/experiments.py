@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import spsa
-from .batched import Trace, run_fo_sgd, run_mezo, run_mezo_svrg, svrg_budget
+from .batched import Generators, Trace, run_fo_sgd, run_mezo, run_mezo_svrg, svrg_budget
 from .finetune import Encoded, FinetuneTrace, finetune
 from .optim import ZOSVRG, MeZOSVRG, Trajectory, rebuild
 from .pretrained import CachedPrefix, trainable_parameters
@@ -26,6 +26,7 @@ from .problems import BatchedMLP, LeastSquares
 
 __all__ = [
     "FiniteDifferenceBias",
+    "LemmaResiduals",
     "ablation_rows",
     "ablations",
     "anchor_rows",
@@ -33,6 +34,7 @@ __all__ = [
     "compare_finetuning",
     "digits_comparison",
     "digits_rows",
+    "excess_at",
     "finetuning_rows",
     "finite_difference_bias",
     "gradient_floor",
@@ -42,6 +44,9 @@ __all__ = [
     "lemma_residuals",
     "memory_rows",
     "relative_excess",
+    "ReachMeZO",
+    "reach_mezo",
+    "reach_rows",
     "rms_cosine_deviation",
     "shared_estimator_moments",
     "trajectory_demo",
@@ -94,15 +99,30 @@ def shared_estimator_moments(problem: LeastSquares, theta: torch.Tensor, mu: flo
     return rel_err, m2
 
 
-def lemma_residuals(n: int = 6, d: int = 4, batch_size: int = 2, mu: float = 1e-3) -> tuple[float, float]:
-    """Lemmas 1 and 2 for one fixed direction ``z``, by enumerating every minibatch of a small least squares:
-    ``(max |E_I grad_I - grad|, max |sum_i u_i|)`` (both zero up to rounding)."""
+@dataclass(frozen=True)
+class LemmaResiduals:
+    """Lemmas 1 and 2 by enumeration: the largest residual of each, and ``scale``, the largest magnitude of the
+    terms summed (``|pg_i z_j|``), against which a residual is rounding or not; ``terms``, how many are summed."""
+
+    lemma1: float
+    lemma2: float
+    scale: float
+    terms: int
+
+    def tolerance(self, ulps: float = 64.0) -> float:
+        """The rounding floor of the sums: ``ulps * eps * terms * scale`` (float64)."""
+        return ulps * float(np.finfo(np.float64).eps) * self.terms * self.scale
+
+
+def lemma_residuals(n: int = 6, d: int = 4, batch_size: int = 2, mu: float = 1e-3,
+                    seed: int = 0) -> LemmaResiduals:
+    """Lemmas 1 and 2 for one fixed direction ``z``, by enumerating every minibatch of a small least squares
+    drawn from ``seed``: ``max |E_I grad_I - grad|`` and ``max |sum_i u_i|`` (both zero up to rounding)."""
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be in [1, n={n}]; got {batch_size}")
-    ls = LeastSquares(n=n, d=d, seed=1)
-    th_a = torch.randn(d, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
-    th_b = torch.randn(d, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    z = torch.randn(d, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    ls = LeastSquares(n=n, d=d, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    th_a, th_b, z = (torch.randn(d, dtype=torch.float64, generator=g) for _ in range(3))
 
     def pg_per_sample(t):  # per-sample projected gradients along the one shared z
         return (ls.per_sample((t + mu * z)[None]) - ls.per_sample((t - mu * z)[None]))[0] / (2 * mu)
@@ -112,7 +132,9 @@ def lemma_residuals(n: int = 6, d: int = 4, batch_size: int = 2, mu: float = 1e-
     over_batches = torch.stack([pa[list(I)].mean() * z
                                 for I in itertools.combinations(range(n), batch_size)]).mean(0)
     u = (pa - pb)[:, None] * z - ((pa - pb).mean() * z)
-    return float((over_batches - full).abs().max()), float(u.sum(0).abs().max())
+    scale = float(torch.cat([pa, pb]).abs().max() * z.abs().max())
+    terms = math.comb(n, batch_size) * batch_size
+    return LemmaResiduals(float((over_batches - full).abs().max()), float(u.sum(0).abs().max()), scale, terms)
 
 
 def rms_cosine_deviation(dims: Sequence[int], qs: Sequence[int], draws: int, seed: int) -> float:
@@ -150,13 +172,14 @@ def trajectory_demo(model: nn.Module, x_train: Mapping[str, torch.Tensor], y_tra
     start = [p.detach().clone() for p in params]
     perturbed = [p.detach().clone() for p in params]
     for s in (1e-3, -2e-3, 1e-3):
-        spsa.perturb_(perturbed, seed=123, scale=s)
+        spsa.perturb_(perturbed, seed=seed, scale=s)
     restore_err = max(float((a - b).abs().max()) for a, b in zip(perturbed, start))
     traj = Trajectory()
     opt = MeZOSVRG(params, lr_full=1e-3, lr_mini=1e-4, q=2, seed=seed, trajectory=traj)
     x_anchor = {k: v[:anchor_rows] for k, v in x_train.items()}  # a large-batch anchor keeps the demo quick
-    for t in range(steps):
-        idx = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(t))[:batch_size].to(dev)
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randperm(len(y_train), generator=order)[:batch_size].to(dev)
         xb = {k: v[idx] for k, v in x_train.items()}
         opt.step(lambda xb=xb, idx=idx: F.cross_entropy(model(**xb).logits, y_train[idx]),
                  lambda: F.cross_entropy(model(**x_anchor).logits, y_train[:anchor_rows]))
@@ -193,7 +216,7 @@ def zo_svrg_cost(seed: int, steps: int = 4, batch_size: int = 8, n: int = 64) ->
 
 # ------------------------------------------------------------------------------- 4-5. least squares
 def least_squares_runs(ls: LeastSquares, w0: torch.Tensor, budget_mezo: int, budget_svrg: int, fo_steps: int,
-                       generator: torch.Generator) -> dict[str, Trace]:
+                       generator: Generators) -> dict[str, Trace]:
     """Fig. 3.1a with Table 3.7's hyperparameters (bs 32, mu 1e-3; MeZO lr 1e-3; MeZO-SVRG eta_1 1e-3,
     eta_2 1e-4, q 2; FO-SGD lr 1e-3), each seed a row of ``w0``."""
     return {
@@ -209,14 +232,20 @@ def relative_excess(traces: Mapping[str, Trace], f_star: float) -> dict[str, np.
     return {k: (tr.final() / f_star - 1).numpy() for k, tr in traces.items()}
 
 
+def excess_at(trace: Trace, f_star: float, queries: float) -> float:
+    """The median over seeds of ``(f - f*) / f*`` at the last logged point with at most ``queries`` queries."""
+    i = max([j for j, q in enumerate(trace.queries) if q <= queries] or [0])
+    return float((trace.loss[i] / f_star - 1).median())
+
+
 def gradient_floor(ls: LeastSquares, w0: torch.Tensor, batches: Sequence[int], steps: int,
-                   generator: torch.Generator, lr: float = 1e-3) -> dict[tuple[bool, int], float]:
+                   generator: Generators, lr: float = 1e-3) -> dict[tuple[bool, int], float]:
     """Theorem 4's floor: ``max over seeds of |grad f|^2`` after ``steps`` MeZO-SVRG iterations (eta_1 = eta_2 =
-    ``lr``, q = 2) on the first two seeds of ``w0``, keyed by ``(shared_direction, batch_size)``."""
+    ``lr``, q = 2) from each row of ``w0``, keyed by ``(shared_direction, batch_size)``."""
     out = {}
     for shared in (True, False):
         for b in batches:
-            tr = run_mezo_svrg(ls, w0[:2], lr_full=lr, lr_mini=lr, mu=1e-3, q=2, batch_size=b,
+            tr = run_mezo_svrg(ls, w0, lr_full=lr, lr_mini=lr, mu=1e-3, q=2, batch_size=b,
                                budget=svrg_budget(ls.n, b, 2, steps), generator=generator,
                                shared_direction=shared, points=20)
             gn = ls.grad(tr.theta.to(w0.device)).square().sum(1)
@@ -232,7 +261,7 @@ def floor_rows(floor: Mapping[tuple[bool, int], float], batches: Sequence[int]) 
 
 # ------------------------------------------------------------------------------- 6-8. digits
 def batch_size_study(problem: BatchedMLP, theta0: torch.Tensor, batches: Sequence[int], lr: float, steps: int,
-                     generator: torch.Generator) -> tuple[dict[int, Trace], Trace]:
+                     generator: Generators) -> tuple[dict[int, Trace], Trace]:
     """Fig. 3.1b: MeZO at each batch size for ``steps`` iterations, and MeZO-SVRG (eta_1 1e-2, eta_2 1e-3, q 2)
     at the smallest batch for as many iterations."""
     runs = {b: run_mezo(problem, theta0, lr=lr, mu=1e-3, batch_size=b, budget=2 * b * steps, generator=generator)
@@ -251,7 +280,7 @@ def late_loss(trace: Trace) -> float:
 
 
 def digits_comparison(problem: BatchedMLP, theta0: torch.Tensor, mezo_lr: float, svrg_lrs: Sequence[float],
-                      budget: int, fo_steps: int, generator: torch.Generator) -> dict[str, Trace]:
+                      budget: int, fo_steps: int, generator: Generators) -> dict[str, Trace]:
     """MeZO at ``mezo_lr`` and twice it, MeZO-SVRG at ``(eta_1, eta_2) = svrg_lrs`` (equal query budgets) and
     FO-SGD (lr 0.1, ``fo_steps``), all at b = 64, q = 2, mu = 1e-3."""
     runs = {}
@@ -274,7 +303,7 @@ def digits_rows(traces: Mapping[str, Trace], problem: BatchedMLP, x_test: torch.
 
 def ablations(problem: BatchedMLP, theta0: torch.Tensor, svrg_lrs: Sequence[float], steps: int,
               mu_grid: Sequence[float], q_grid: Sequence[int], anchor_sizes: Sequence[int],
-              generator: torch.Generator) -> dict[tuple[str, float], Trace]:
+              generator: Generators) -> dict[tuple[str, float], Trace]:
     """Figs. 3.4-3.5 and Table 3.10: MeZO-SVRG (b = 64) for ``steps`` iterations at each ``mu``, each anchor period
     ``q`` and each anchor batch size (Remark 10), keyed ``("mu", value)``, ``("q", value)``, ``("anchor", size)``."""
 
@@ -306,15 +335,32 @@ def anchor_rows(abl: Mapping[tuple[str, float], Trace], problem: BatchedMLP, x_t
 
 
 # ------------------------------------------------------------------------------- 9-10. the transformer
-def compare_finetuning(model: nn.Module, x_train: Mapping[str, torch.Tensor], y_train: torch.Tensor,
-                       x_test: Mapping[str, torch.Tensor], y_test: torch.Tensor, cfg: Mapping, seed: int,
-                       progress: bool = True) -> tuple[dict[str, FinetuneTrace], int]:
-    """MeZO, MeZO-SVRG and FO-SGD fine-tuning of ``model`` from the same start, on one clock.
+def _reseed_head(model: nn.Module, seed: int) -> None:
+    """Draw the fresh classification head again from ``seed`` (normal, std ``initializer_range``; zero bias), as
+    ``transformers`` initialises it: replicate fine-tuning runs start from the same encoder and their own head."""
+    g = torch.Generator().manual_seed(seed)
+    std = float(getattr(getattr(model, "config", None), "initializer_range", 0.02))
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if name.split(".")[-1] in ("classifier", "score") and isinstance(m, nn.Linear):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
+                if m.bias is not None:
+                    m.bias.zero_()
 
-    The frozen layers run once (:class:`CachedPrefix`); ``cfg.lm_last_layers`` encoder layers (0: only the
-    pooler and head) train with the ``lm_*`` settings of the chapter's configuration.  Returns the traces and the
-    number of trainable parameters.
+
+def compare_finetuning(model: nn.Module, x_train: Mapping[str, torch.Tensor], y_train: torch.Tensor,
+                       x_test: Mapping[str, torch.Tensor], y_test: torch.Tensor, cfg: Mapping, seeds: Sequence[int],
+                       progress: bool = True) -> tuple[list[dict[str, FinetuneTrace]], int]:
+    """MeZO and MeZO-SVRG fine-tuning of ``model`` from the same start, once per seed, and FO-SGD at the first seed,
+    on one clock.
+
+    Each seed draws the fresh head, the minibatches and the directions; the encoder is the pretrained one.  The
+    frozen layers run once (:class:`CachedPrefix`); ``cfg.lm_last_layers`` encoder layers (0: only the pooler and
+    head) train with the ``lm_*`` settings of the chapter's configuration.  Returns one dict of traces per seed and
+    the number of trainable parameters.
     """
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
     L_max = max(x_train["input_ids"].shape[1], x_test["input_ids"].shape[1])
     all_x = {k: torch.cat([F.pad(x[k], (0, L_max - x[k].shape[1])) for x in (x_train, x_test)]) for k in x_train}
     dev, n_tr = y_train.device, len(y_train)
@@ -330,20 +376,68 @@ def compare_finetuning(model: nn.Module, x_train: Mapping[str, torch.Tensor], y_
                           lr_mini=cfg["lm_svrg_lrs"][1], q=2, anneal_window=anneal),
         "FO-SGD": dict(method="fo-sgd", steps=cfg["lm_fo_steps"], lr=cfg["lm_fo_lr"]),
     }
-    traces = {}
-    for name, kw in settings.items():
-        model.load_state_dict(init_state)
-        params = trainable_parameters(model, mode, last_layers=max(1, cfg["lm_last_layers"]))
-        traces[name] = finetune(tail, params, data, batch_size=cfg["lm_batch"], mu=1e-3,
-                                eval_every=cfg["lm_eval_every"], seed=seed, progress=progress, **kw)
-    return traces, sum(p.numel() for p in params)
+    out = []
+    for j, seed in enumerate(seeds):
+        traces = {}
+        for name, kw in settings.items():
+            if name == "FO-SGD" and j > 0:
+                continue  # the first-order reference is drawn once, for the figure
+            model.load_state_dict(init_state)
+            _reseed_head(model, seed)
+            params = trainable_parameters(model, mode, last_layers=max(1, cfg["lm_last_layers"]))
+            traces[name] = finetune(tail, params, data, batch_size=cfg["lm_batch"], mu=1e-3,
+                                    eval_every=cfg["lm_eval_every"], seed=seed, progress=progress, **kw)
+        out.append(traces)
+    return out, sum(p.numel() for p in params)
 
 
 def finetuning_rows(traces: Mapping[str, FinetuneTrace]) -> list[dict]:
-    """Final fine-tuning loss, test accuracy (final / best), queries and training seconds of each method."""
+    """Final fine-tuning loss, test accuracy (final / best), queries, forward passes and training seconds of each
+    method."""
     return [{"method": name, "fine-tuning loss": tr.train_loss[-1],
              "test accuracy (final / best)": f"{tr.test_acc[-1]:.3f} / {max(tr.test_acc):.3f}",
-             "queries": tr.queries[-1], "training seconds": tr.seconds[-1]} for name, tr in traces.items()]
+             "queries": tr.queries[-1], "forward passes": tr.passes[-1], "training seconds": tr.seconds[-1]}
+            for name, tr in traces.items()]
+
+
+@dataclass(frozen=True)
+class ReachMeZO:
+    """One seed of the fine-tuning comparison: MeZO's best loss, and what each method spent to first reach it
+    (forward passes, single-sample queries, seconds; ``inf`` if MeZO-SVRG never does), and the final accuracies."""
+
+    seed: int
+    mezo_best: float
+    passes: tuple[float, float]
+    queries: tuple[float, float]
+    seconds: tuple[float, float]
+    acc: tuple[float, float]
+
+    @property
+    def pass_ratio(self) -> float:
+        """MeZO-SVRG's forward passes to MeZO's best over MeZO's."""
+        return self.passes[1] / self.passes[0]
+
+
+def reach_mezo(runs: Sequence[Mapping[str, FinetuneTrace]], seeds: Sequence[int]) -> list[ReachMeZO]:
+    """:class:`ReachMeZO` for each seed of :func:`compare_finetuning` (MeZO first, MeZO-SVRG second)."""
+    out = []
+    for seed, tr in zip(seeds, runs):
+        m, s = tr["MeZO"], tr["MeZO-SVRG"]
+        best = min(m.train_loss)
+        out.append(ReachMeZO(seed, best, (m.cost_to(best, "passes"), s.cost_to(best, "passes")),
+                             (m.cost_to(best, "queries"), s.cost_to(best, "queries")),
+                             (m.cost_to(best, "seconds"), s.cost_to(best, "seconds")),
+                             (m.test_acc[-1], s.test_acc[-1])))
+    return out
+
+
+def reach_rows(reach: Sequence[ReachMeZO]) -> list[dict]:
+    """:func:`reach_mezo` as table rows, one per seed."""
+    return [{"seed": r.seed, "MeZO's best loss": r.mezo_best,
+             "forward passes (MeZO / SVRG)": f"{r.passes[0]:.0f} / {r.passes[1]:.0f}",
+             "queries (MeZO / SVRG)": f"{r.queries[0]:.2e} / {r.queries[1]:.2e}",
+             "seconds (MeZO / SVRG)": f"{r.seconds[0]:.1f} / {r.seconds[1]:.1f}",
+             "final test acc. (MeZO / SVRG)": f"{r.acc[0]:.3f} / {r.acc[1]:.3f}"} for r in reach]
 
 
 def memory_rows(mem: Mapping[str, Mapping[str, float]]) -> list[dict]:

@@ -63,12 +63,14 @@ def loss_and_accuracy(model: nn.Module, x: dict[str, torch.Tensor], y: torch.Ten
 
 @dataclass
 class FinetuneTrace:
-    """What :func:`finetune` logs every ``eval_every`` steps: steps, queries, training seconds, the full-batch
-    training loss and the test accuracy."""
+    """What :func:`finetune` logs every ``eval_every`` steps: steps, queries (single-sample forward passes),
+    passes (batched forward calls, a deterministic stand-in for time on hardware that runs a batch at once),
+    training seconds, the full-batch training loss and the test accuracy."""
 
     method: str
     steps: list[int] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
+    passes: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
@@ -83,6 +85,16 @@ class FinetuneTrace:
         for s, v in zip(self.seconds, self.train_loss):
             if v <= loss:
                 return s
+        return float("inf")
+
+    def cost_to(self, loss: float, unit: str = "passes") -> float:
+        """``unit`` (``"passes"``, ``"queries"``, ``"seconds"`` or ``"steps"``) spent until the training loss first
+        is <= ``loss`` (``inf`` if never)."""
+        if unit not in ("passes", "queries", "seconds", "steps"):
+            raise ValueError(f"unit must be 'passes', 'queries', 'seconds' or 'steps'; got {unit!r}")
+        for c, v in zip(getattr(self, unit), self.train_loss):
+            if v <= loss:
+                return float(c)
         return float("inf")
 
 
@@ -114,13 +126,14 @@ def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method
         opt = torch.optim.Adam(params, lr=lr)
     annealer = LossAnnealer(opt, anneal_window) if anneal_window else None
     tr = FinetuneTrace(method)
-    clock, queries = 0.0, 0
+    clock, queries, passes = 0.0, 0, 0
 
     def log(t):
         loss, _ = loss_and_accuracy(model, data.x_train, data.y_train)
         _, acc = loss_and_accuracy(model, data.x_test, data.y_test)
         tr.steps.append(t)
         tr.queries.append(queries)
+        tr.passes.append(passes)
         tr.seconds.append(clock)
         tr.train_loss.append(loss)
         tr.test_acc.append(acc)
@@ -141,7 +154,7 @@ def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method
                 loss = _loss(model, xb, yb)
                 loss.backward()
             opt.step()
-            queries += b
+            queries, passes = queries + b, passes + 1  # and one backward pass
             lval = float(loss.detach())
         elif method == "mezo":
             lval = opt.step(lambda xb=xb, yb=yb: _loss(model, xb, yb))
@@ -159,6 +172,8 @@ def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method
             else:
                 lval = opt.step(lambda xb=xb, yb=yb: _loss(model, xb, yb))
                 queries += 4 * b
+        if method in ("mezo", "mezo-svrg"):
+            passes = opt.forward_calls
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         clock += time.perf_counter() - t0

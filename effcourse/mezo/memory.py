@@ -43,13 +43,13 @@ def _reset_peak() -> bool:
 
 
 def _command(method: str, model: str, batch_size: int, seq_len: int, device: str, dtype: str,
-             steps: int) -> list[str]:
+             steps: int, seed: int = 0) -> list[str]:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]'; got {device!r}")
     args = dict(method=method, model=model, batch_size=batch_size, seq_len=seq_len, device=device, dtype=dtype,
-                steps=steps)
+                steps=steps, seed=seed)
     return [sys.executable, "-m", "effcourse.mezo.memory", json.dumps(args)]
 
 
@@ -68,14 +68,16 @@ def _result(method: str, returncode: int, stdout: str, stderr: str) -> dict:
 
 
 def peak_memory(method: str, model: str = "tiny-bert", batch_size: int = 16, seq_len: int = 128,
-                device: str = "cpu", dtype: str = "float32", steps: int = 2, timeout: float = 600) -> dict:
+                device: str = "cpu", dtype: str = "float32", steps: int = 2, seed: int = 0,
+                timeout: float = 600) -> dict:
     """Run ``steps`` steps of ``method`` in a fresh process; returns its memory record (MB).
 
     Keys: ``peak_mb`` (whole process, or all CUDA allocations), ``above_libs_mb`` (peak minus the memory after
     importing torch and transformers, before the model existed: weights plus what the method adds), ``step_mb``
-    (peak minus the memory just before the first step), ``params_mb``, ``method``, ``device``.
+    (peak minus the memory just before the first step), ``params_mb``, ``method``, ``device``.  ``seed`` draws the
+    random inputs and the directions (the peak does not depend on it).
     """
-    cmd = _command(method, model, batch_size, seq_len, device, dtype, steps)
+    cmd = _command(method, model, batch_size, seq_len, device, dtype, steps, seed)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(), cwd=str(ROOT))
     return _result(method, out.returncode, out.stdout, out.stderr)
 
@@ -96,7 +98,7 @@ def peak_memory_table(methods: Sequence[str] = METHODS, parallel: int = 1, **kwa
     for i in range(0, len(methods), parallel):
         group = methods[i:i + parallel]
         procs = {m: subprocess.Popen(_command(m, **{**dict(model="tiny-bert", batch_size=16, seq_len=128,
-                                                          device="cpu", dtype="float32", steps=2), **kwargs}),
+                                                          device="cpu", dtype="float32", steps=2, seed=0), **kwargs}),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
                                      cwd=str(ROOT)) for m in group}
         for m, p in procs.items():
@@ -134,7 +136,7 @@ def _child(args: dict) -> dict:
         MeZO([w], lr=0.1).step(lambda: w.sum())
         MeZOSVRG([w], 0.1, 0.1).step(lambda: w.sum(), lambda: w.sum())
     libs = torch.cuda.memory_allocated(dev) / 2**20 if cuda else _status_mb("VmRSS")
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(args.get("seed", 0))
     b, L = args["batch_size"], args["seq_len"]
     if args["model"] == "mlp":
         model = _mlp().to(dev, dtype).eval()
@@ -169,9 +171,9 @@ def _child(args: dict) -> dict:
     if method.startswith("fo"):
         opt = (torch.optim.SGD(params, lr=1e-6) if method == "fo-sgd" else torch.optim.Adam(params, lr=1e-6))
     elif method == "mezo":
-        opt = MeZO(params, lr=1e-6)
+        opt = MeZO(params, lr=1e-6, seed=args.get("seed", 0))
     elif method == "mezo-svrg":
-        opt = MeZOSVRG(params, lr_full=1e-6, lr_mini=1e-6, q=2)
+        opt = MeZOSVRG(params, lr_full=1e-6, lr_mini=1e-6, q=2, seed=args.get("seed", 0))
     if cuda:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)

@@ -3,7 +3,8 @@
 ``lam_d`` lists lambda times the number of quantized weights (the penalty is a sum over weights, so ``lambda * d``
 is the size-free knob; the thesis's ResNet-20 lambda = 1e-6 is lambda * d of about 0.27).  ``dataset`` and ``flat``
 go to :func:`effcourse.core.data.dataset` (its augmentation, CIFAR-10's crops and flips, comes with the data set);
-``model`` to :func:`effcourse.smol.models.make_model`.
+``model`` to :func:`effcourse.smol.models.make_model`.  ``n_seeds`` and ``n_cnn_seeds`` are counts: the seeds
+themselves come from the chapter's base seed (``run.seeds(n)``), so another ``SEED`` is an independent replicate.
 """
 
 _COMMON = dict(
@@ -13,17 +14,17 @@ _COMMON = dict(
 
 SMOKE = dict(
     _COMMON,
-    lr_w=0.5, lr_ft=0.1, precision_epochs=20, finetune_epochs=5, seeds=[0], lam_d=[0.03, 0.1, 0.3],
+    lr_w=0.5, lr_ft=0.1, precision_epochs=20, finetune_epochs=5, n_seeds=1, lam_d=[0.03, 0.1, 0.3],
     uniform_bits=[1, 2, 3], quad_steps=600, quad_samples=4,
-    layer_lam_d=[0.03], cnn_lam_d=[0.1], cnn_seeds=[0], cnn_epochs=[4, 2], cnn_lr=[0.5, 0.1],
+    layer_lam_d=[0.03], cnn_lam_d=[0.1], n_cnn_seeds=1, cnn_epochs=[4, 2], cnn_lr=[0.5, 0.1],
     split_total=16, split_fracs=[0.25, 0.75], act_lam=0.1, act_epochs=[8, 4],
 )
 
 BOOK = dict(
     _COMMON,
-    lr_w=0.5, lr_ft=0.1, precision_epochs=60, finetune_epochs=30, seeds=[0, 1, 2, 3, 4],
+    lr_w=0.5, lr_ft=0.1, precision_epochs=60, finetune_epochs=30, n_seeds=5,
     lam_d=[0.01, 0.03, 0.05, 0.1, 0.3], uniform_bits=[1, 2, 3, 4], quad_steps=4000, quad_samples=16,
-    layer_lam_d=[0.01, 0.03, 0.1], cnn_lam_d=[0.03, 0.1, 0.3], cnn_seeds=[0, 1], cnn_epochs=[40, 20],
+    layer_lam_d=[0.01, 0.03, 0.1], cnn_lam_d=[0.03, 0.1, 0.3], n_cnn_seeds=2, cnn_epochs=[40, 20],
     cnn_lr=[0.5, 0.1], split_total=90, split_fracs=[1 / 9, 2 / 9, 1 / 3, 2 / 3, 8 / 9], act_lam=0.1,
     act_epochs=[60, 30],
 )
@@ -35,9 +36,9 @@ BOOK = dict(
 FULL = dict(
     _COMMON,
     dataset="cifar10", flat=False, model="resnet20", batch_size=128, weight_decay=1e-4, lr_s=1e-3,
-    lr_w=0.1, lr_ft=0.01, precision_epochs=350, finetune_epochs=300, seeds=[0, 1, 2],
+    lr_w=0.1, lr_ft=0.01, precision_epochs=350, finetune_epochs=300, n_seeds=3,
     milestones=[250], ft_milestones=[150, 250],
     lam_d=[0.27 * 0.5, 0.27 * 0.7, 0.27], uniform_bits=[1, 2, 3], quad_steps=30000, quad_samples=256,
-    layer_lam_d=[0.27], cnn_lam_d=[], cnn_seeds=[], cnn_epochs=[0, 0], cnn_lr=[0.1, 0.01],
+    layer_lam_d=[0.27], cnn_lam_d=[], n_cnn_seeds=0, cnn_epochs=[0, 0], cnn_lr=[0.1, 0.01],
     split_total=650, split_fracs=[100 / 650, 250 / 650, 350 / 650, 550 / 650], act_lam=0.0, act_epochs=[0, 0],
 )

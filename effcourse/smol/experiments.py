@@ -1,14 +1,16 @@
 """The experiments of chapter 7, one function each: the notebook calls them and narrates what they return.
 
-Every driver seeds as the chapter always has: a model is built right after ``torch.manual_seed(seed)``
-(:func:`~effcourse.smol.models.make_model`), minibatches come from a ``torch.Generator`` seeded with the same seed,
-and the training noise from the global generator.  Table rows are dicts whose keys are the column headings.
+Every driver takes its seeds as arguments (the chapter derives them from its base seed, ``run.seeds(n)``; no seed is
+fixed here): a model is built right after ``torch.manual_seed(seed)`` (:func:`~effcourse.smol.models.make_model`),
+minibatches come from a ``torch.Generator`` seeded with the same seed, and the training noise from the global
+generator.  Table rows are dicts whose keys are the column headings (plus numeric fields for the chapter's prose,
+which the ``*_COLUMNS`` lists leave out of the table).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ from .training import eval_error, finetune, precision_training, smol_pipeline
 __all__ = [
     "ACTIVATION_COLUMNS",
     "CNN_COLUMNS",
+    "LAYER_COLUMNS",
     "Sweep",
     "activation_comparison",
     "budget_split",
@@ -43,6 +46,8 @@ Augment = Callable[[torch.Tensor], torch.Tensor] | None
 CNN_COLUMNS = ["seed", "λd", "bpp", "SMOL err before / after %", "SMOL* bpp", "SMOL* err after %",
                "uniform 2-bit before / after %", "FP %"]
 ACTIVATION_COLUMNS = ["activations", "bits per activation", "err before / after FT %"]
+LAYER_COLUMNS = ["λd", "SMOL-L bits per layer", "bpp", "err before / after %", "sensitivity bits per layer",
+                 "sensitivity bpp", "sensitivity err before / after %"]
 
 
 def with_generator(augment: Callable[..., torch.Tensor] | None, generator: torch.Generator) -> Augment:
@@ -122,6 +127,16 @@ class Sweep:
         """The ``lambda * d`` whose mean bpp is below ``bpp``."""
         return [ld for ld in self.lam_d if self.mean("bpp", ld) < bpp]
 
+    def per_seed(self, key: str, lam_d: float | None = None) -> np.ndarray:
+        """``key`` on each seed: of the uniform runs (``lam_d=None``) or of SMOL at ``lam_d``."""
+        rows = self.uniform if lam_d is None else self.smol[lam_d]
+        return np.array([float(r[key]) for r in rows])
+
+    def bpp_steps(self) -> np.ndarray:
+        """Per seed (columns), the bpp lost from each ``lambda * d`` to the next larger one (rows)."""
+        b = np.array([self.per_seed("bpp", ld) for ld in self.lam_d])
+        return b[:-1] - b[1:]
+
     def zpa_savings(self) -> dict[float, float]:
         """Bits per parameter ZPA saves, per ``lambda * d``."""
         return {ld: self.mean("bpp", ld) - self.mean("bpp_zpa", ld) for ld in self.lam_d}
@@ -142,6 +157,15 @@ class Sweep:
     def shuffle_loss_gaps(self) -> np.ndarray:
         """Shuffled minus learned precisions, training loss before fine-tuning."""
         return np.array([[r["train_loss_shuffled_before"] - r["train_loss_before"] for r in self.smol[ld]]
+                         for ld in self.lam_d])
+
+    def layer_margins(self) -> np.ndarray:
+        """Per ``lambda * d`` (rows): the seed-mean bits of the first and of the last layer minus those of the middle
+        one (columns), from :meth:`layer_means`."""
+        names = list(self.smol[self.lam_d[0]][0]["precisions"])
+        first, middle, last = names[0], names[len(names) // 2], names[-1]
+        means = self.layer_means()
+        return np.array([[means[ld][first] - means[ld][middle], means[ld][last] - means[ld][middle]]
                          for ld in self.lam_d])
 
     def layer_means(self) -> dict[float, dict[str, float]]:
@@ -168,16 +192,17 @@ class Sweep:
         return out
 
 
-def compare_with_uniform(cfg: Mapping[str, Any], data: Split, device: str | torch.device = "cpu",
-                         augment: Augment = None, progress: bool = True) -> Sweep:
-    """Section 4: per seed, the uniform baselines (:func:`uniform_pipeline`, ``cfg["uniform_bits"]``) and SMOL with
-    ZPA and the shuffle control (:func:`smol_pipeline`) at every ``cfg["lam_d"]``, all from the same initialization.
+def compare_with_uniform(cfg: Mapping[str, Any], data: Split, seeds: Sequence[int],
+                         device: str | torch.device = "cpu", augment: Augment = None, progress: bool = True) -> Sweep:
+    """Section 4: per seed in ``seeds``, the uniform baselines (:func:`uniform_pipeline`, ``cfg["uniform_bits"]``)
+    and SMOL with ZPA and the shuffle control (:func:`smol_pipeline`) at every ``cfg["lam_d"]``, all from the same
+    initialization.
 
     ``lambda = lambda_d / d`` with ``d`` the number of quantized weights.
     """
-    seeds = list(cfg["seeds"])
+    seeds = [int(s) for s in seeds]
     if not seeds or not list(cfg["lam_d"]):
-        raise ValueError("cfg['seeds'] and cfg['lam_d'] must be non-empty")
+        raise ValueError("seeds and cfg['lam_d'] must be non-empty")
     it = seeds
     if progress:
         from tqdm.auto import tqdm
@@ -204,7 +229,8 @@ def _pair(a: float, b: float) -> str:
 def layerwise_comparison(cfg: Mapping[str, Any], data: Split, seed: int, device: str | torch.device = "cpu",
                          augment: Augment = None) -> list[dict]:
     """SMOL-L (one precision per layer) at each ``cfg["layer_lam_d"]`` against :func:`sensitivity_allocation` at the
-    same average bits, applied to the full-precision network of the uniform baseline; both fine-tuned alike."""
+    same average bits, applied to the full-precision network of the uniform baseline; both fine-tuned alike.
+    Rows carry ``err_after`` and ``sensitivity_err_after`` (in [0, 1]) besides the :data:`LAYER_COLUMNS`."""
     rows = []
     x, y = data.x_train[:2048], data.y_train[:2048]
     for ld in cfg["layer_lam_d"]:
@@ -225,18 +251,20 @@ def layerwise_comparison(cfg: Mapping[str, Any], data: Split, seed: int, device:
         rows.append({"λd": ld, "SMOL-L bits per layer": str([int(p.flatten()[0]) for p in r["precisions"].values()]),
                      "bpp": r["bpp"], "err before / after %": _pair(r["err_before"], r["err_after"]),
                      "sensitivity bits per layer": str(list(sens.values())), "sensitivity bpp": sens_bpp,
-                     "sensitivity err before / after %": _pair(sens_before, sens_after)})
+                     "sensitivity err before / after %": _pair(sens_before, sens_after),
+                     "err_after": r["err_after"], "sensitivity_err_after": sens_after})
     return rows
 
 
-def cnn_comparison(cfg: Mapping[str, Any], images: Split, device: str | torch.device = "cpu") -> list[dict]:
-    """SMOL (with ZPA) on the small CNN at each ``cfg["cnn_lam_d"]`` and ``cfg["cnn_seeds"]``, against uniform 2-bit
+def cnn_comparison(cfg: Mapping[str, Any], images: Split, seeds: Sequence[int],
+                   device: str | torch.device = "cpu") -> list[dict]:
+    """SMOL (with ZPA) on the small CNN at each ``cfg["cnn_lam_d"]`` and seed in ``seeds``, against uniform 2-bit
     and full precision, with the CNN's own epochs ``cfg["cnn_epochs"]`` and learning rates ``cfg["cnn_lr"]``."""
     budget = dict(precision_epochs=cfg["cnn_epochs"][0], finetune_epochs=cfg["cnn_epochs"][1],
                   batch_size=cfg["batch_size"], lr_w=cfg["cnn_lr"][0], lr_ft=cfg["cnn_lr"][1],
                   momentum=cfg["momentum"])
     rows = []
-    for seed in cfg["cnn_seeds"]:
+    for seed in seeds:
         gen = torch.Generator().manual_seed(seed)
         u = uniform_pipeline(make_cnn(cfg, seed, device), images, [2], generator=gen, **budget)
         for ld in cfg["cnn_lam_d"]:
@@ -275,7 +303,8 @@ def activation_comparison(cfg: Mapping[str, Any], data: Split, seed: int,
                           device: str | torch.device = "cpu") -> list[dict]:
     """SMOL-A on the MLP's ReLUs (weights in full precision) for ``cfg["act_epochs"][0]`` epochs, then the learned
     precisions and PACT at a uniform 2 and 3 bits, each from the same trained network and fine-tuned alike for
-    ``cfg["act_epochs"][1]`` epochs.  No rows when ``cfg["act_epochs"][0]`` is 0."""
+    ``cfg["act_epochs"][1]`` epochs.  No rows when ``cfg["act_epochs"][0]`` is 0.  Rows carry ``err_after`` (in
+    [0, 1]) besides the :data:`ACTIVATION_COLUMNS`."""
     if cfg["act_epochs"][0] <= 0:
         return []
     torch.manual_seed(seed)
@@ -301,7 +330,8 @@ def activation_comparison(cfg: Mapping[str, Any], data: Split, seed: int,
         before = eval_error(model, data)
         after = finetune(model, smol.model_parameters(), data, cfg["act_epochs"][1], cfg["batch_size"],
                          lr=cfg["lr_ft"], momentum=cfg["momentum"], generator=gen)
-        rows.append({"activations": label, "bits per activation": bpa, "err before / after FT %": _pair(before, after)})
+        rows.append({"activations": label, "bits per activation": bpa, "err before / after FT %": _pair(before, after),
+                     "err_after": after})
     return rows
 
 

@@ -68,11 +68,14 @@ class QuadraticRun:
 
 def learn_quadratic_precisions(h: Sequence[float], c: Sequence[float], lam: float, steps: int, samples: int, *,
                                lr_w: float = 1e-3, lr_s: float = 1e-2, p_init: float = 8.0, every: int = 50,
-                               device: str | torch.device = "cpu") -> QuadraticRun:
+                               seed: int | None = None, device: str | torch.device = "cpu") -> QuadraticRun:
     """SMOL's objective (Def. 5.5) on :class:`SeparableQuadratic`: SGD on ``w``, Adam on ``s``, ``samples`` noise draws
-    per step from the global generator, ``w`` clipped after each step (grid scale 1: the weights are the grid)."""
+    per step from the global generator (reseeded with ``seed`` first, when given), ``w`` clipped after each step
+    (grid scale 1: the weights are the grid)."""
     if not isinstance(steps, int) or steps < 1 or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"steps and samples must be positive ints; got {steps!r}, {samples!r}")
+    if seed is not None:
+        torch.manual_seed(seed)
     quad = SeparableQuadratic(h, c).to(device)
     smol = SMOL(quad, ["weight"], scale=1.0, p_init=p_init)
     w_opt = torch.optim.SGD(smol.model_parameters(), lr=lr_w)

@@ -1,10 +1,12 @@
 """The chapter's experiment drivers: each section of ``05-soft-sharing`` calls one of these and tabulates the result.
 
 ``cfg`` is the chapter's configuration (:mod:`effcourse.soft_sharing.config`, or any mapping with its keys).
+Seeds are arguments: the chapter draws them from its base seed (``run.seeds``), so no driver has a seed of its own.
 
 * Sec. 2: :func:`swrn_parameter_rows`, the parameter column of Tables 3.1/3.3 next to our counts.
 * Sec. 4-5: :func:`make_classifier` (the model of a scale: digits CNN, or WRN / SWRN on CIFAR-10),
-  :func:`train_variant`, :func:`template_sweep`, and the measures :func:`group_lsm`, :func:`stack_parameters`.
+  :func:`train_variant`, :func:`template_sweep`, :func:`regularized_runs`, and the measures :func:`group_lsm`,
+  :func:`initial_lsms`, :func:`stack_parameters`.
 * Sec. 6: :func:`fold_experiment` and :func:`program_summary`.
 * Sec. 7: :func:`path_experiment`, :func:`path_f1_rows`, :func:`fig_3_9_rows`.
 """
@@ -31,9 +33,11 @@ from .training import train_classifier, train_curriculum
 
 __all__ = [
     "PRINTED_PARAMETERS",
+    "fig_3_9_differences",
     "fig_3_9_rows",
     "fold_experiment",
     "group_lsm",
+    "initial_lsms",
     "make_classifier",
     "path_experiment",
     "path_f1_rows",
@@ -109,6 +113,17 @@ def group_lsm(model: nn.Module) -> torch.Tensor:
     raise ValueError(f"model must be a SharedResidualCNN, SWRN or WideResNet; got {type(model).__name__}")
 
 
+def initial_lsms(cfg: Mapping[str, Any], ks: Sequence[int | None], seed: int,
+                 num_classes: int) -> dict[int | None, torch.Tensor]:
+    """The LSM of each variant in ``ks`` *before training*, built exactly as :func:`train_variant` builds it (same
+    ``seed``): what the construction alone (orthogonal coefficient init, ``k`` templates) puts into the LSM."""
+    out = {}
+    for k in ks:
+        torch.manual_seed(seed)
+        out[k] = group_lsm(make_classifier(cfg, k, num_classes, "cpu"))
+    return out
+
+
 def stack_parameters(model: nn.Module) -> int:
     """Parameters of the shared stacks (templates + coefficients), or of the same convolutions when unshared."""
     groups = sharing_groups(model)
@@ -138,23 +153,33 @@ def train_variant(cfg: Mapping[str, Any], data: Split, templates: int | None, se
     return model, 100 * (1 - hist.final_err)
 
 
-def template_sweep(cfg: Mapping[str, Any], data: Split, augment=None,
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty sequence of non-negative ints; got {seeds!r}")
+    return seeds
+
+
+def template_sweep(cfg: Mapping[str, Any], data: Split, seeds: Sequence[int], augment=None,
                    device: str | torch.device = "cpu") -> tuple[Models, Accuracies]:
-    """Sec. 4: the unshared model and every ``k`` of ``sweep_ks`` on the first seed; on the other seeds only the
-    variants that a claim or the fold needs (``claim_ks``, ``fold_k``). Keys are ``(k, seed)``."""
+    """Sec. 4: the unshared model and every ``k`` of ``sweep_ks`` on the first of ``seeds``; on the other seeds only
+    the variants that a claim or the fold needs (``claim_ks``, ``fold_k``). Keys are ``(k, seed)``."""
+    seeds = _check_seeds(seeds)
     models: Models = {}
     acc: Accuracies = {}
     needed = [None] + list(cfg["claim_ks"]) + [cfg["fold_k"]]
-    for seed in cfg["seeds"]:
+    for seed in seeds:
         for k in [None] + list(cfg["sweep_ks"]):
-            if seed != cfg["seeds"][0] and k not in needed:
+            if seed != seeds[0] and k not in needed:
                 continue
             models[k, seed], acc[k, seed] = train_variant(cfg, data, k, seed, augment=augment, device=device)
     return models, acc
 
 
-def sweep_rows(models: Models, acc: Accuracies, seeds: Sequence[int]) -> list[dict[str, Any]]:
-    """The table of Sec. 4: parameters, stack parameters (share of the unshared stack), accuracies, mean LSM."""
+def sweep_rows(models: Models, acc: Accuracies, seeds: Sequence[int],
+               initial: Mapping[int | None, torch.Tensor] | None = None) -> list[dict[str, Any]]:
+    """The table of Sec. 4: parameters, stack parameters (share of the unshared stack), accuracies, mean LSM
+    (first seed), and with ``initial`` (:func:`initial_lsms`) the mean LSM of the same model before training."""
     s0 = seeds[0]
     ks = [k for k, s in models if s == s0]
     base = stack_parameters(models[None, s0])
@@ -166,29 +191,33 @@ def sweep_rows(models: Models, acc: Accuracies, seeds: Sequence[int]) -> list[di
                      "stack parameters": f"{stack:,} ({stack / base:.0%})",
                      "test accuracy % (seeds)": ", ".join(f"{acc[k, s]:.2f}" for s in seeds if (k, s) in acc),
                      "mean off-diagonal LSM": mean_offdiagonal(group_lsm(m))})
+        if initial is not None:
+            rows[-1]["at initialization"] = mean_offdiagonal(initial[k])
     return rows
 
 
-def regularized_runs(cfg: Mapping[str, Any], data: Split, augment=None,
+def regularized_runs(cfg: Mapping[str, Any], data: Split, seeds: Sequence[int], augment=None,
                      device: str | torch.device = "cpu") -> tuple[dict[int, nn.Module], dict[int, float]]:
-    """Sec. 5: the ``reg_k``-template model trained with ``reg_lam`` times eq. 3.19, once per seed."""
+    """Sec. 5: the ``reg_k``-template model trained with ``reg_lam`` times eq. 3.19, once per seed of ``seeds``
+    (seed ``s`` starts from the same weights as the unregularized ``(reg_k, s)`` model of :func:`template_sweep`)."""
     models, acc = {}, {}
-    for seed in cfg["seeds"]:
+    for seed in _check_seeds(seeds):
         models[seed], acc[seed] = train_variant(cfg, data, cfg["reg_k"], seed, lam=cfg["reg_lam"],
                                                 epochs=cfg["reg_epochs"], augment=augment, device=device)
     return models, acc
 
 
 # ----------------------------------------------------------------------------------------- Sec. 6: folding
-def fold_experiment(models: Models, acc: Accuracies, cfg: Mapping[str, Any],
-                    data: Split) -> tuple[list[dict[str, Any]], list[float], list[float]]:
-    """Fold every seed's ``fold_k`` model at ``fold_tau``, scaled and naive, with and without BN recalibration.
+def fold_experiment(models: Models, acc: Accuracies, cfg: Mapping[str, Any], data: Split,
+                    seeds: Sequence[int]) -> tuple[list[dict[str, Any]], list[float], list[float]]:
+    """Fold the ``fold_k`` model of every seed of ``seeds`` at ``fold_tau``, scaled and naive, with and without BN
+    recalibration.
 
     Returns the table rows (test accuracies in percent) and the per-seed accuracy drops of the recalibrated
     scaled and naive folds.
     """
     rows, drops_scaled, drops_naive = [], [], []
-    for seed in cfg["seeds"]:
+    for seed in _check_seeds(seeds):
         m, ref = models[cfg["fold_k"], seed], acc[cfg["fold_k"], seed]
         res = {}
         for mode in ("scaled", "naive"):
@@ -229,16 +258,18 @@ def path_variants(cfg: Mapping[str, Any]) -> dict[str, tuple[int | None, float]]
     return {"CNN": (None, 0.0), "SCNN": (cfg["path_depth"], 0.0), "SCNN+R": (cfg["path_depth"], cfg["path_lam"])}
 
 
-def path_experiment(cfg: Mapping[str, Any], device: str | torch.device = "cpu", seed: int = 0
+def path_experiment(cfg: Mapping[str, Any], seeds: Sequence[int], generator: torch.Generator | None = None,
+                    device: str | torch.device = "cpu"
                     ) -> tuple[dict[tuple[str, int], list[float]], dict[tuple[str, int], torch.Tensor]]:
-    """Sec. 7: sample the curriculum (generator seeded ``1000 + seed``) and train every variant on every
-    ``path_seeds`` seed through it. Returns the per-phase F1 scores and the final LSMs of the shared variants,
-    both keyed by ``(variant, seed)``."""
+    """Sec. 7: sample the curriculum (from ``generator``) and train every variant through it once per seed of
+    ``seeds`` (seed ``s`` fixes the initial weights and the batch order). Returns the per-phase F1 scores and the
+    final LSMs of the shared variants, both keyed by ``(variant, seed)``."""
+    seeds = _check_seeds(seeds)
     phases = curriculum(cfg["path_phases"], cfg["path_train"], cfg["path_test"], cfg["path_size"],
-                        generator=torch.Generator().manual_seed(1000 + seed), device=device)
+                        generator=generator, device=device)
     f1, lsm = {}, {}
     for name, (k, lam) in path_variants(cfg).items():
-        for s in cfg["path_seeds"]:
+        for s in seeds:
             torch.manual_seed(s)
             net = PathCNN(cfg["path_channels"], cfg["path_depth"], k, device=device)
             f1[name, s] = train_curriculum(net, phases, cfg["path_lr"], cfg["path_epochs"], cfg["path_batch"],
@@ -278,16 +309,25 @@ def _verdict(d: np.ndarray) -> str:
     return f"mixed: {int((d > 0).sum())} of {len(d)} seeds"
 
 
+# (thesis statement, measured difference, minuend, subtrahend, phases): positive differences agree with the thesis
+_FIG_3_9 = [("SCNN outperforms the CNN and adapts better at new phases", "SCNN - CNN, phases 2 on",
+             "SCNN", "CNN", slice(1, None)),
+            ("with the regularizer, faster learning in phase 1", "SCNN+R - SCNN, phase 1", "SCNN+R", "SCNN",
+             slice(0, 1)),
+            ("with the regularizer, worse adaptation in later phases", "SCNN - SCNN+R, phases 2 on", "SCNN",
+             "SCNN+R", slice(1, None))]
+
+
+def fig_3_9_differences(f1: Mapping[tuple[str, int], list[float]], seeds: Sequence[int]) -> dict[str, np.ndarray]:
+    """The per-seed F1 differences behind the three statements of Sec. 3.4.3, keyed by what is measured
+    (``"SCNN - CNN, phases 2 on"``, ...); a positive difference agrees with the thesis."""
+    return {what: _per_seed(f1, a, b, phases, seeds) for _, what, a, b, phases in _FIG_3_9}
+
+
 def fig_3_9_rows(f1: Mapping[tuple[str, int], list[float]], seeds: Sequence[int]) -> list[dict[str, str]]:
     """The three statements of Sec. 3.4.3 (Fig. 3.9) against the measured per-seed F1 differences."""
-    later, first = slice(1, None), slice(0, 1)
-    checks = [("SCNN outperforms the CNN and adapts better at new phases", "SCNN - CNN, phases 2 on",
-               _per_seed(f1, "SCNN", "CNN", later, seeds)),
-              ("with the regularizer, faster learning in phase 1", "SCNN+R - SCNN, phase 1",
-               _per_seed(f1, "SCNN+R", "SCNN", first, seeds)),
-              ("with the regularizer, worse adaptation in later phases", "SCNN - SCNN+R, phases 2 on",
-               _per_seed(f1, "SCNN", "SCNN+R", later, seeds))]
+    diffs = fig_3_9_differences(f1, seeds)
     return [{"thesis (Fig. 3.9)": t,
-             "this book: F1 difference, mean (per seed)": f"{what}: {d.mean():+.3f} ("
-             + ", ".join(f"{v:+.3f}" for v in d) + ")",
-             "reproduced here?": _verdict(d)} for t, what, d in checks]
+             "this book: F1 difference, mean (per seed)": f"{what}: {diffs[what].mean():+.3f} ("
+             + ", ".join(f"{v:+.3f}" for v in diffs[what]) + ")",
+             "reproduced here?": _verdict(diffs[what])} for t, what, *_ in _FIG_3_9]

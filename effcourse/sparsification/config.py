@@ -1,4 +1,8 @@
-"""Chapter 6 (Continuous Sparsification) at three scales.  ``full`` is Savarese (2025), 4.3 (CIFAR-10, GPU)."""
+"""Chapter 6 (Continuous Sparsification) at three scales.  ``full`` is Savarese (2025), 4.3 (CIFAR-10, GPU).
+
+``n_seeds`` counts the experiment seeds; the chapter derives them from its base seed (``run.seeds(n_seeds)``), so
+no configuration fixes a seed.
+"""
 
 # One-shot pruning with CS: an s_init sweep at the thesis's lambda, and a lambda sweep at s_init = -0.1 (Fig. 4.10
 # controls supermask sparsity the same way: "by varying s_init and lambda").
@@ -7,7 +11,7 @@ _CS_ONESHOT_BOOK = [(-0.1, 1e-8), (-0.2, 1e-8), (-0.3, 1e-8), (-0.35, 1e-8), (-0
 
 SMOKE = dict(
     dataset="digits", model="mlp", hidden=[256, 128], batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4,
-    milestones=[2 / 3, 5 / 6], seeds=[0],
+    milestones=[2 / 3, 5 / 6], n_seeds=1,
     # ticket search (Table 4.2 analogue)
     round_epochs=3, rewind_epoch=1, cs_rounds=2, cs_s_inits=[-0.3, 0.0], imp_rounds=3, impc_rounds=2,
     imp_rate=0.2, lam=1e-8, beta_final=200.0, mask_lr_mult=20.0,
@@ -22,7 +26,7 @@ SMOKE = dict(
 
 BOOK = dict(
     dataset="digits", model="mlp", hidden=[256, 128], batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4,
-    milestones=[2 / 3, 5 / 6], seeds=[0, 1, 2],
+    milestones=[2 / 3, 5 / 6], n_seeds=3,
     round_epochs=20, rewind_epoch=2, cs_rounds=5, cs_s_inits=[-0.3, -0.2, -0.1, -0.05, 0.0, 0.05],
     imp_rounds=22, impc_rounds=22, imp_rate=0.2, lam=1e-8, beta_final=200.0, mask_lr_mult=20.0,
     oneshot_epochs=20, finetune_epochs=10, finetune_lr=0.005,
@@ -40,7 +44,7 @@ BOOK = dict(
 # 3e-4, 100 epochs (SS masks: SGD lr 100).  No mask learning-rate multiplier.
 FULL = dict(
     dataset="cifar10", model="resnet20", hidden=[], batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4,
-    milestones=[56 / 85, 71 / 85], seeds=[0, 1, 2],
+    milestones=[56 / 85, 71 / 85], n_seeds=3,
     round_epochs=85, rewind_epoch=2, cs_rounds=5, cs_s_inits=[round(-0.3 + 0.06 * i, 2) for i in range(11)],
     imp_rounds=30, impc_rounds=30, imp_rate=0.2, lam=1e-8, beta_final=200.0, mask_lr_mult=1.0,
     oneshot_epochs=160, finetune_epochs=40, finetune_lr=0.001,

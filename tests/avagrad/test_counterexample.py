@@ -24,11 +24,13 @@ def test_drift_bound_sign_and_threshold():
 
 
 def test_adam_drifts_to_the_boundary_and_delayed_adam_does_not():
-    out = cx.run_methods(cx.RareSpikeProblem(), steps=5000, w1=1.0, seeds=4, record_every=1000,
+    out = cx.run_methods(cx.RareSpikeProblem(), steps=5000, w1=1.0, runs=4, record_every=1000,
                          methods=("adam", "delayed_adam"), generator=torch.Generator().manual_seed(0))
     assert out["adam"].shape == (4, 5)
     assert float(out["adam"][:, -1].min()) > 0.95  # stuck at w = 1, where ||grad f||^2 = 1
     assert float(out["delayed_adam"][:, -1].max()) < 0.8
     assert float(out["delayed_adam/w"].mean()) < float(out["adam/w"].mean()) - 0.05
+    with pytest.raises(ValueError, match="runs"):
+        cx.run_methods(cx.RareSpikeProblem(), steps=10, record_every=5, runs=0)
     with pytest.raises(ValueError, match="unknown method"):
         cx.run_methods(cx.RareSpikeProblem(), steps=10, record_every=5, methods=("sgd",))

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 
 def test_running_mean_plot_has_one_line_per_method():
-    out = cx.run_methods(cx.RareSpikeProblem(), steps=200, seeds=2, record_every=50,
+    out = cx.run_methods(cx.RareSpikeProblem(), steps=200, runs=2, record_every=50,
                          methods=("adam", "delayed_adam"), generator=torch.Generator().manual_seed(0))
     fig = figures.plot_running_mean(out, 50, title="t")
     ax = fig.axes[0]

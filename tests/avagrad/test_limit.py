@@ -28,3 +28,12 @@ def test_the_distance_is_repeatable_for_a_seed():
     sgd = lambda p: EMAMomentumSGD(p, lr=0.05, bias_correction=True)  # noqa: E731
     assert limit.limit_distance(adam, sgd, 10, seed=3) == limit.limit_distance(adam, sgd, 10, seed=3)
     assert limit.limit_distance(adam, sgd, 10, seed=3) != limit.limit_distance(adam, sgd, 10, seed=4)
+
+
+def test_limit_over_seeds_stacks_one_row_per_seed():
+    out = limit.limit_over_seeds([1.0, 100.0], gamma=0.05, steps=5, seeds=[7, 8])
+    assert set(out) == set(limit.COLUMNS) and all(v.shape == (2, 2) for v in out.values())
+    one = limit.limit_distances([1.0, 100.0], gamma=0.05, steps=5, seed=8)
+    assert out["avagrad"][1].tolist() == [r["avagrad"] for r in one]
+    with pytest.raises(ValueError, match="seeds"):
+        limit.limit_over_seeds([1.0], gamma=0.05, steps=5, seeds=[])

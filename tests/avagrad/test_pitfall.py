@@ -34,3 +34,14 @@ def test_trained_concentration_runs_through_fit():
     make = model_factory(dict(model="mlp", hidden=8), d)
     small, large = (pitfall.trained_concentration(make, d, 1.0, e, epochs=1, batch_size=64) for e in (1e-8, 1.0))
     assert small[0] > large[0] and 0 < large[0] <= 1
+
+
+def test_drop_constant_columns_removes_what_the_training_part_never_varies():
+    x = torch.randn(6, 4)
+    x[:, 2] = 0.0
+    d = Split(x, torch.zeros(6, dtype=torch.long), torch.randn(3, 4), torch.zeros(3, dtype=torch.long), 2)
+    out = pitfall.drop_constant_columns(d)
+    assert out.num_features == 3 and pitfall.constant_columns(out) == 0
+    assert torch.equal(out.x_test, d.x_test[:, [0, 1, 3]])
+    images = Split(torch.zeros(2, 1, 2, 2), torch.zeros(2), torch.zeros(2, 1, 2, 2), torch.zeros(2), 2)
+    assert pitfall.drop_constant_columns(images) is images

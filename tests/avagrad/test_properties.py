@@ -9,6 +9,8 @@ from effcourse.avagrad import AvaGrad, properties
 def test_every_property_holds():
     props = properties.update_properties()
     assert props["premise"] and props["first_step"] and props["delayed_adam"]
+    assert max(props["premise_err"], props["first_step_err"], props["delayed_adam_err"]) <= props["tol"] == 1e-12
+    assert properties.update_properties(seed=1234)["premise"]  # any seed's gradients
     assert props["adam_scale"] == pytest.approx(1.0, abs=1e-3)
     assert props["avagrad_scale"] == pytest.approx(10.0, rel=1e-3)
     with pytest.raises(ValueError, match="steps"):

@@ -1,7 +1,9 @@
-"""The book builds, with Sphinx warnings as errors, from the chapters executed at smoke scale."""
+"""The book builds, with Sphinx warnings as errors, from the chapters executed at smoke scale by ``make book``'s
+command in a clean copy of the repository."""
 
 import html as htmllib
 import json
+import os
 import re
 
 import pytest
@@ -9,6 +11,38 @@ import pytest
 from effcourse.book.notebooks import chapters
 
 WRITTEN = [c for c in chapters(written_only=True)]
+
+
+def test_make_book_runs_the_command_the_tests_run():
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert "$(PY) -m effcourse.book.notebooks book $(RUN_OPTS)" in makefile  # the fixture runs `book --scale smoke`
+
+
+@pytest.mark.slow
+def test_book_from_a_clean_copy_at_default_threads(book_build, smoke_runs):
+    """The README's first command on a fresh clone; its claims agree with the single-thread runs of the suite."""
+    proc = book_build["proc"]
+    if proc is None:
+        pytest.skip("EFFCOURSE_TEST_SITE reuses a site built earlier")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Traceback" not in proc.stderr and "without encryption" not in proc.stdout + proc.stderr
+    assert out.count("executed in") == len(WRITTEN) and "reused" not in out  # nothing cached in a fresh clone
+    executed = book_build["root"] / "_build" / "executed" / "smoke"
+    for ch in WRITTEN:
+        rec = json.loads((executed / ch.id / "metrics.json").read_text())
+        assert rec["env"]["threads"] == len(os.sched_getaffinity(0))  # the default: every core
+        res = smoke_runs.get(ch.id)
+        if isinstance(res, Exception):
+            continue  # reported by the regression test
+        one = json.loads(res[1].read_text())
+        assert one["env"]["threads"] == 1
+        assert [c["name"] for c in rec["claims"]] == [c["name"] for c in one["claims"]]
+        # every asserted claim held in both (the build would have stopped otherwise): compare the outcomes
+        held = [[c["held"] for c in r["claims"] if c["asserted"]] for r in (rec, one)]
+        assert held[0] == held[1], f"{ch.id}: asserted claims differ between 1 thread and {rec['env']['threads']}"
 
 
 @pytest.mark.slow

@@ -45,7 +45,22 @@ def test_render_summarises_and_lists_every_claim():
 def test_render_marks_a_failed_asserted_claim():
     rec = _record("01-a", claims=[{"name": "n", "held": False, "thesis": "t", "ours": "o", "asserted": True}])
     md = render([ChapterEntry("01-a", "chapters/01-a/a", "A", "P", rec)])
-    assert "| n | t | o | `book` | **no** |" in md and "0 of 1 claims held" in md
+    assert "| n | t | o | `book` | **no** | - |" in md and "0 of 1 claims held" in md
+
+
+def test_render_separates_math_from_empirical_and_shows_hold_rates():
+    claims = [{"name": "id", "kind": "math", "held": True, "thesis": "t", "ours": "o", "asserted": True},
+              {"name": "emp", "kind": "empirical", "held": True, "thesis": "t", "ours": "o", "asserted": True},
+              {"name": "weak", "kind": "empirical", "held": False, "thesis": "t", "ours": "o", "asserted": False,
+               "reported": True}]
+    rates = {"scale": "book", "seeds": [100, 101], "assert_rate": 0.9, "chapters": {"01-a": {"claims": {
+        "emp": {"held_count": 2}, "weak": {"held_count": 1}}}}}
+    md = render([ChapterEntry("01-a", "chapters/01-a/a", "A", "P", _record("01-a", claims=claims))], rates=rates)
+    assert md.index("**Empirical claims** (2)") < md.index("| emp |") < md.index("**Checks of the mathematics** (1)")
+    assert md.index("**Checks of the mathematics** (1)") < md.index("| id |")
+    assert "| emp | t | o | `book` | yes | 2/2 |" in md and "(reported, not asserted) | 1/2 |" in md
+    assert "| id | t | o | `book` | yes | - |" in md and "base seeds 100, 101" in md
+    assert "no hold rates" in render([ChapterEntry("01-a", "chapters/01-a/a", "A", "P", _record("01-a"))])
 
 
 def test_render_needs_entries():

@@ -18,6 +18,7 @@ from effcourse.dco.experiments import (
     final_losses,
     first_order_steps_as_dco,
     network_rows,
+    network_summary,
     one_step_horizon_pitfall,
     theorem6_check,
     verdict,
@@ -48,10 +49,24 @@ def test_theorem6_check_on_a_small_design():
     big, few = thm.runs["N = 10p"], thm.runs["N < p"]
     assert abs(thm.exact_gap) < 1e-9 * thm.l_star
     assert big.bound_ok and big.trace[-1] < 1e-3 * big.trace[0] and 0 < big.mu_over_L < 1
+    assert big.n_compared == 300 and big.n_exceeded == 0 and big.n_off_floor == 0
     assert few.mu_over_L < 1e-10 and few.target_gap > few.train_gap
+    assert few.n_compared == 0 and not few.bound_ok and few.floor == float("inf")  # mu = 0: nothing to compare
+    assert few.train_gap < 1e-3 * few.train_gap0 and few.dist > 0.25 * few.dist0
     assert thm.norm_gap > 1e-3
     with pytest.raises(ValueError, match="few_tasks"):
         theorem6_check(12, 3, 30, 0, 40, 10, torch.Generator())
+
+
+def test_theorem6_compares_the_bound_only_above_the_float64_floor():
+    # run long enough for the bound to fall below what float64 resolves: the distance stops at rounding level
+    # while the bound keeps falling, so comparing everywhere would fail on arithmetic, not on the theorem
+    thm = theorem6_check(12, 3, 30, 2, 10, 6000, torch.Generator().manual_seed(0))
+    big = thm.runs["N = 10p"]
+    below = big.bound <= big.floor
+    assert 0 < big.n_compared < 6000 and below.sum() == 6000 - big.n_compared
+    assert np.any(big.trace[below] > big.bound[below])  # the naive comparison would fail here
+    assert big.bound_ok and big.n_exceeded == 0 and big.n_off_floor == 0
 
 
 def test_dco_rules_build_the_three_rules_from_their_constants():
@@ -96,6 +111,16 @@ def test_final_losses_and_network_rows():
                        "b: step-30 val. MSE": 2.0}
     with pytest.raises(ValueError, match="results"):
         final_losses([])
+
+
+def test_network_summary_names_the_best_rule_and_compares_with_phi0():
+    c = Comparison(curves={"DCOG (reset)": torch.tensor([3.0, 1.0]), "DCOG (persistent)": torch.tensor([3.0, 0.5]),
+                           **{f"{b} (lr 0.1)": torch.tensor([3.0, 2.0 + i]) for i, b in enumerate(BASELINES)}},
+                   phi0={"DCOG": torch.tensor([3.0, 2.0])})
+    (row,) = network_summary({"sysid": c})
+    assert row["best DCO rule"] == "DCOG (persistent)" and row["best baseline"] == BASELINES[0]
+    assert row["verdict"] == "0.25x the best baseline (wins)"
+    assert row["DCOG (persistent) / DCOG at phi0"] == "0.25"
 
 
 def test_verdicts():

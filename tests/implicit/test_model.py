@@ -209,17 +209,21 @@ def test_projected_training_goes_through_fit_bit_identically(batch_size):
         assert torch.equal(p, q)
 
 
-def test_projected_training_time_budget_stops_early():
+def test_projected_training_flop_budget_stops_early():
     g = _gen(24)
     u = im.append_ones(torch.rand(32, 1, generator=g, dtype=D64))
     y = u[:, :1].clone()
     hist = im.train_projected(im.ImplicitModel(5, 2, 1, dtype=D64, generator=_gen(25)), u, y, steps=10_000,
-                              time_budget=0.0, eval_every=100)
+                              flop_budget=0.0, eval_every=100)
     assert hist.steps == [0, 1]  # the budget is spent after the first step, which is checkpointed
-    assert hist.seconds[-1] > 0 and not any(np.isnan(hist.train_loss))
+    assert hist.flops[0] == 0 and hist.flops[-1] > 0 and not any(np.isnan(hist.train_loss))
+    # a step is counted exactly: the forward and adjoint solves are matrix products of known shapes
+    longer = im.train_projected(im.ImplicitModel(5, 2, 1, dtype=D64, generator=_gen(25)), u, y, steps=10_000,
+                                flop_budget=5 * hist.flops[-1], eval_every=1)
+    assert longer.flops[-1] >= 5 * hist.flops[-1] > longer.flops[-2] and longer.flops[1] == hist.flops[1]
     model = im.ImplicitModel(5, 2, 1, dtype=D64)
     for kw, match in (({"eval_every": 0}, "eval_every"), ({"batch_size": 0}, "batch_size"),
-                      ({"time_budget": -1.0}, "time_budget"), ({"steps": 0}, "steps")):
+                      ({"flop_budget": -1.0}, "flop_budget"), ({"steps": 0}, "steps")):
         with pytest.raises(ValueError, match=match):
             im.train_projected(model, u, y, **kw)
 

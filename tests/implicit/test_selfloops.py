@@ -69,3 +69,28 @@ def test_theorem_map_errors():
         sl.strict_to_nonstrict(torch.eye(3, dtype=D64), A_prev, B_i, eps=0.5)
     with pytest.raises(ValueError, match="rows"):
         sl.nonstrict_to_strict(A_ii, A_prev[:2], B_i)
+
+
+def test_implicit_block_accepts_a_rounding_level_limit_cycle():
+    # converse instance of issue #16: diagonal -0.715 with large entries above it; Picard settles into a limit
+    # cycle with steps ~3e-12 and never meets the plain relative test 1e-13 (1 + max|X|)
+    g = torch.Generator().manual_seed(11)
+    G_self = torch.triu(torch.randn(8, 8, generator=g, dtype=D64) * 0.5, diagonal=1)
+    G_prev, Lam = torch.randn(8, 12, generator=g, dtype=D64), torch.randn(8, 5, generator=g, dtype=D64)
+    X_prev = torch.relu(torch.randn(200, 12, generator=g, dtype=D64))
+    U = torch.randn(200, 5, generator=g, dtype=D64)
+    A_ii, A_prev, B_i = sl.strict_to_nonstrict(G_self, G_prev, Lam, 1.75)
+    X = sl.explicit_block(G_self, G_prev, Lam, X_prev, U)
+    amp = sl.picard_amplification(A_ii)
+    assert amp > 1e3  # strongly non-normal
+    X_impl = sl.implicit_block(A_ii, A_prev, B_i, X_prev, U)
+    assert float((X_impl - X).abs().max()) <= 64 * 9 * torch.finfo(D64).eps * amp * (1 + float(X.abs().max()))
+    with pytest.raises(RuntimeError, match="did not converge"):
+        sl.implicit_block(A_ii, A_prev, B_i, X_prev, U, max_iter=20)
+    with pytest.raises(ValueError, match="patience"):
+        sl.implicit_block(A_ii, A_prev, B_i, X_prev, U, patience=0)
+
+
+def test_picard_amplification():
+    assert sl.picard_amplification(torch.zeros(3, 3, dtype=D64)) == pytest.approx(1.0)
+    assert sl.picard_amplification(torch.diag(torch.tensor([0.5, -0.9], dtype=D64))) == pytest.approx(10.0)

@@ -38,3 +38,20 @@ def test_svrg_budget_buys_the_requested_iterations(steps, q):
     assert svrg_budget(40, 8, 2, 4, anchor_size=10) == (2 * 10 + 4 * 8) * 2
     with pytest.raises(ValueError, match="steps"):
         svrg_budget(40, 8, 2, 0)
+
+
+def test_a_list_of_generators_gives_each_row_its_own_stream():
+    ls = LeastSquares(n=60, d=5, seed=3)
+
+    def gens(*seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    for run in (lambda P, g: run_mezo(ls, P, lr=1e-3, mu=1e-3, batch_size=4, budget=400, generator=g),
+                lambda P, g: run_mezo_svrg(ls, P, lr_full=1e-3, lr_mini=1e-3, mu=1e-3, q=2, batch_size=4,
+                                           budget=2_000, generator=g, anchor_size=30),
+                lambda P, g: run_fo_sgd(ls, P, lr=1e-2, batch_size=4, steps=20, generator=g)):
+        both = run(ls.init(2), gens(5, 6)).theta
+        alone = run(ls.init(1), gens(6)).theta
+        assert torch.equal(both[1], alone[0]) and not torch.equal(both[0], both[1])
+    with pytest.raises(ValueError, match="list of k=2"):
+        run_mezo(ls, ls.init(2), lr=1e-3, mu=1e-3, batch_size=4, budget=400, generator=gens(1))

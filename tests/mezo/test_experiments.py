@@ -26,10 +26,11 @@ def _mlp(n=40, seed=0):
 
 
 def test_lemmas_hold_by_enumeration():
-    a, b = ex.lemma_residuals()
-    assert a < 1e-12 and b < 1e-12
-    a, b = ex.lemma_residuals(n=7, d=3, batch_size=3)
-    assert a < 1e-12 and b < 1e-12
+    for seed in (0, 1, 7):
+        lem = ex.lemma_residuals(seed=seed)
+        assert lem.lemma1 <= lem.tolerance() and lem.lemma2 <= lem.tolerance() and lem.terms == 15 * 2
+    lem = ex.lemma_residuals(n=7, d=3, batch_size=3, seed=2)
+    assert lem.lemma1 <= lem.tolerance() and lem.lemma2 <= lem.tolerance() < 1e-9
     with pytest.raises(ValueError, match="batch_size"):
         ex.lemma_residuals(n=4, batch_size=5)
 
@@ -127,13 +128,21 @@ def test_compare_finetuning_runs_three_methods_from_one_start():
     model, x, y, xt, yt = _tiny_lm()
     cfg = config("02-mezo-svrg", "smoke").replace(lm_mezo_steps=4, lm_svrg_steps=4, lm_fo_steps=2, lm_batch=8,
                                                    lm_eval_every=2)
-    traces, n = ex.compare_finetuning(model, x, y, xt, yt, cfg, seed=0, progress=False)
-    assert list(traces) == ["MeZO", "MeZO-SVRG", "FO-SGD"]
+    runs, n = ex.compare_finetuning(model, x, y, xt, yt, cfg, seeds=[0, 1], progress=False)
+    traces = runs[0]
+    assert list(traces) == ["MeZO", "MeZO-SVRG", "FO-SGD"] and list(runs[1]) == ["MeZO", "MeZO-SVRG"]
+    assert traces["MeZO"].train_loss[0] != runs[1]["MeZO"].train_loss[0]  # each seed draws its own head
+    assert traces["MeZO"].passes[-1] == 4 * 2 and traces["MeZO-SVRG"].passes[-1] == 2 * 2 + 2 * 4
     assert len({tr.train_loss[0] for tr in traces.values()}) == 1  # the same start for every method
     assert traces["MeZO"].queries[-1] == 4 * 2 * 8 and traces["FO-SGD"].queries[-1] == 2 * 8
     assert 0 < n < sum(p.numel() for p in model.parameters())
     rows = ex.finetuning_rows(traces)
     assert rows[0]["method"] == "MeZO" and rows[0]["test accuracy (final / best)"].count(" / ") == 1
+    reach = ex.reach_mezo(runs, [0, 1])
+    assert [r.seed for r in reach] == [0, 1] and reach[0].passes[0] <= 8 and reach[0].pass_ratio > 0
+    assert len(ex.reach_rows(reach)) == 2
+    with pytest.raises(ValueError, match="seeds"):
+        ex.compare_finetuning(model, x, y, xt, yt, cfg, seeds=[], progress=False)
 
 
 def test_memory_rows():

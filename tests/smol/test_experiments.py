@@ -12,7 +12,7 @@ from effcourse.smol import experiments as ex
 
 CFG = dict(model="mlp", hidden=8, channels=2, batch_size=32, momentum=0.9, weight_decay=0.0, p_init=8.0, lr_s=1e-2,
            samples=1, milestones=[], ft_milestones=[], lr_w=0.5, lr_ft=0.1, precision_epochs=2, finetune_epochs=1,
-           seeds=[0, 1], lam_d=[0.03, 0.3], uniform_bits=[1, 2], layer_lam_d=[0.1], cnn_lam_d=[0.1], cnn_seeds=[0],
+           n_seeds=2, lam_d=[0.03, 0.3], uniform_bits=[1, 2], layer_lam_d=[0.1], cnn_lam_d=[0.1], n_cnn_seeds=1,
            cnn_epochs=[1, 1], cnn_lr=[0.5, 0.1], split_total=3, split_fracs=[1 / 3, 2 / 3], act_lam=0.1,
            act_epochs=[1, 1])
 
@@ -50,7 +50,7 @@ def test_with_generator_draws_from_the_given_generator():
 
 @pytest.fixture(scope="module")
 def sweep():
-    return ex.compare_with_uniform(CFG, _flat(), progress=False)
+    return ex.compare_with_uniform(CFG, _flat(), [0, 1], progress=False)
 
 
 def test_sweep_matches_a_direct_pipeline_call(sweep):
@@ -73,6 +73,20 @@ def test_sweep_shapes_and_table(sweep):
     assert sweep.shuffle_gaps().shape == (2, 2) and sweep.shuffle_loss_gaps().shape == (2, 2)
     assert set(sweep.layer_means()[0.03]) == {"0.weight", "2.weight", "4.weight"}
     assert sweep.zpa_never_up()
+    assert sweep.per_seed("bpp", 0.03).shape == (2,) and sweep.per_seed("err_u2_before").shape == (2,)
+    assert np.allclose(sweep.bpp_steps()[0], sweep.per_seed("bpp", 0.03) - sweep.per_seed("bpp", 0.3))
+    assert sweep.layer_margins().shape == (2, 2)
+
+
+def test_the_seeds_drive_the_sweep():
+    data, small = _flat(), {**CFG, "lam_d": [0.03], "uniform_bits": [2]}
+    a = ex.compare_with_uniform(small, data, [7], progress=False)
+    b = ex.compare_with_uniform(small, data, [7], progress=False)
+    c = ex.compare_with_uniform(small, data, [8], progress=False)
+    assert a.seeds == [7] and a.per_seed("train_loss_before", 0.03) == b.per_seed("train_loss_before", 0.03)
+    assert a.per_seed("train_loss_before", 0.03) != c.per_seed("train_loss_before", 0.03)
+    with pytest.raises(ValueError, match="seeds and cfg"):
+        ex.compare_with_uniform(small, data, [], progress=False)
 
 
 def test_sweep_summaries_on_known_numbers():
@@ -91,13 +105,14 @@ def test_section_five_drivers():
     data = _flat()
     rows = ex.layerwise_comparison(CFG, data, seed=0)
     assert len(rows) == 1 and rows[0]["sensitivity bpp"] <= max(rows[0]["bpp"], 1.0) + 1e-9
-    cnn = ex.cnn_comparison(CFG, _images())
+    assert set(ex.LAYER_COLUMNS) < set(rows[0]) and 0 <= rows[0]["sensitivity_err_after"] <= 1
+    cnn = ex.cnn_comparison(CFG, _images(), [0])
     assert len(cnn) == 1 and list(cnn[0]) == ex.CNN_COLUMNS
     split = ex.budget_split(CFG, data, 0.1, seed=0)
     assert [s["precision_epochs"] for s in split] == [1, 2]
     acts = ex.activation_comparison(CFG, data, seed=0)
     assert [a["activations"] for a in acts] == ["SMOL-A", "PACT 2-bit", "PACT 3-bit"]
-    assert acts[1]["bits per activation"] == 2.0 and list(acts[0]) == ex.ACTIVATION_COLUMNS
+    assert acts[1]["bits per activation"] == 2.0 and list(acts[0]) == [*ex.ACTIVATION_COLUMNS, "err_after"]
     assert ex.activation_comparison({**CFG, "act_epochs": [0, 0]}, data, seed=0) == []
     with pytest.raises(ValueError, match="split_fracs"):
         ex.budget_split({**CFG, "split_fracs": [2.0]}, data, 0.1, seed=0)

@@ -35,6 +35,12 @@ def test_learned_precisions_approach_the_optimum_and_grow_with_curvature():
     assert np.allclose(run.p_star, optimal_precision([1.0, 100.0], 1e-3))
 
 
+def test_the_seed_fixes_the_noise():
+    a, b, c = (learn_quadratic_precisions([1.0, 100.0], [0.5, -0.25], 1e-3, steps=50, samples=2, seed=s)
+               for s in (3, 3, 4))
+    assert np.array_equal(a.p_learned, b.p_learned) and not np.array_equal(a.p_learned, c.p_learned)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="non-empty vectors of one length"):
         SeparableQuadratic([1.0, 2.0], [0.0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,27 @@ def test_figures_have_their_panels(results):
     assert not math.isnan(figs[1].axes[0].get_ylim()[0])
     for f in figs:
         plt.close(f)
+
+
+def test_supermask_best_by_seed_splits_the_runs_in_order(results):
+    sm = results["supermask"]
+    best = ex.supermask_best_by_seed(sm, 2)
+    n_cs = len(sm["CS"]) // 2
+    assert len(best) == 2 and best[1][0] == max(sm["CS"][n_cs:], key=lambda t: t[1])
+    with pytest.raises(ValueError, match="n_seeds"):
+        ex.supermask_best_by_seed({"CS": sm["CS"][:1], "SS": sm["SS"]}, 2)
+
+
+def test_findings_follow_the_numbers_and_the_claims(results):
+    p, oneshot, tickets = results["p"], results["oneshot"], results["tickets"]
+    sparsest = ex.oneshot_sparsest(oneshot)
+    for beats in (True, False):
+        text = ex.oneshot_findings(oneshot, sparsest, p.cfg.cs_oneshot, p.cfg.lam, beats, beats)
+        assert ("as in Table 4.1" in text) == beats and ("Against the thesis" in text) != beats
+        assert ("matches or beats CS here" in text) != beats
+        assert f"{100 * float(np.median(sparsest['MP'])):.1f} % sparse for MP" in text
+        assert ("grow monotonically" in ex.s_init_findings(tickets, beats)) == beats
+        rep = ex.reproduction_findings(sparsest, tickets, beats, beats)
+        assert ("clear miss" in rep) != beats and ("as the thesis finds" in rep) == beats
+    hp = ex.hyperparameter_findings(results["hp"], p.cfg.lam)
+    assert "beta_{final} = 50$" in hp and "$\\lambda = 1e-08$ against $\\lambda = 0$" not in hp  # smoke sweeps 0, 1e-4
