@@ -25,7 +25,7 @@ _REQUIRED = ("chapter", "scale", "seed", "claims", "env")
 
 def md_cell(text: Any) -> str:
     """``text`` made safe for one cell of a Markdown table (HTML-escaped, pipes and dollars escaped)."""
-    return html.escape(str(text)).replace("|", "\\|").replace("$", "\\$").replace("\n", " ")
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("$", "\\$").replace("\n", " ")
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,8 @@ def test_figures_draw_every_panel():
     ls = LeastSquares(n=20, d=3, seed=0)
     lsr = ex.least_squares_runs(ls, ls.init(2), 640, 1200, 20, gen)
     abl = ex.ablations(prob, P, [1e-2, 1e-3], 4, [1e-3], [2], [40, 20], gen)
-    ft = FinetuneTrace("mezo", [0, 1], [0, 16], [0.0, 0.1], [0.7, 0.6], [0.5, 0.6])
+    ft = FinetuneTrace("mezo", steps=[0, 1], queries=[0, 16], passes=[0, 2], seconds=[0.0, 0.1],
+                       train_loss=[0.7, 0.6], test_acc=[0.5, 0.6])
     for fig, panels in ((figures.plot_least_squares(lsr, ls.f_star), 3),
                         (figures.plot_batch_sizes(runs, svrg, 1e-3), 1), (figures.plot_digits({"a": svrg}), 2),
                         (figures.plot_ablations(abl), 3), (figures.plot_finetuning({"MeZO": ft}), 3)):
