@@ -165,14 +165,17 @@ def execution_key(ch: Chapter, scale: str, seed: int, root: Path = ROOT, *, thre
     return h.hexdigest()
 
 
+def cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_threads() -> int:
-    """``$EFFCOURSE_THREADS``, else the cores this process may use."""
+    """``$EFFCOURSE_THREADS``, else :func:`cores`."""
     from ..core.harness import resolve_threads
 
     env = os.environ.get("EFFCOURSE_THREADS")
-    if env:
-        return resolve_threads(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return resolve_threads(env) if env else cores()
 
 
 def read_source(ch: Chapter):
@@ -619,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as err:
                 ap.error(f"argument --seeds: {err}")
             jobs = (_positive(ap, "jobs", args.jobs) if args.jobs is not None
-                    else max(1, seedsweep.cpu_count() // args.threads)) or ap.error("argument --jobs: at least 1")
+                    else max(1, cores() // args.threads)) or ap.error("argument --jobs: at least 1")
             out = Path(args.out) if args.out else ROOT / "_build" / "seeds" / args.scale
             picked = [ch.id for ch in pick(args.chapters)]
             results = seedsweep.sweep(picked, seed_list, args.scale, out, jobs=jobs, threads=args.threads,

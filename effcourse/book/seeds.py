@@ -10,7 +10,6 @@ latest published table (``book/hold-rates.json``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["hold_rates", "parse_seeds", "sweep", "to_markdown", "ASSERT_RATE"]
+__all__ = ["ASSERT_RATE", "failing", "hold_rates", "parse_seeds", "sweep", "to_markdown", "write"]
 
 ASSERT_RATE = 0.9  # an empirical claim is asserted only if it holds at >= 9 of 10 fresh base seeds
 
@@ -142,7 +141,3 @@ def write(table: Mapping[str, Any], folder: Path) -> tuple[Path, Path]:
     js.write_text(json.dumps(table, indent=1) + "\n")
     md.write_text(to_markdown(table))
     return js, md
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
