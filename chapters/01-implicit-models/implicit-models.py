@@ -45,6 +45,20 @@
 # Equation numbers such as (2.5) are the thesis's. The thesis's chapter reports no experimental numbers, so every
 # number on this page is this book's.
 
+# %% tags=["remove-cell"]
+# effcourse setup: on Colab, Binder or a copy of this notebook, install the book's effcourse if it is missing.
+# EFFCOURSE_INSTALL replaces what is installed: a local checkout, a wheel or any pip requirement.
+import importlib.util
+
+if importlib.util.find_spec("effcourse") is None:
+    import os
+    import subprocess
+    import sys
+
+    _requirement = os.environ.get("EFFCOURSE_INSTALL") or "effcourse @ git+https://github.com/effcourse/effcourse@v0.1.0"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", _requirement], check=True)
+    importlib.invalidate_caches()
+
 # %% tags=["parameters"]
 import os
 
@@ -424,8 +438,8 @@ run.claim("each subproblem optimizes far fewer variables than end-to-end trainin
 # $\|(I - |A_{i,i}|)^{-1}\|_\infty$, which reaches $10^4$–$10^6$ for a strongly non-normal block (a diagonal near
 # $\pm 1$ with large entries above it). Such blocks end in a limit cycle at that level, with steps of
 # $10^{-12}$–$10^{-11}$, so the iteration also stops, as converged, once its step has stopped shrinking below that
-# floor (`selfloops.implicit_block`); the floor is $64(n_i + 1)arepsilon\,\|(I - |A_{i,i}|)^{-1}\|_\infty$, with
-# $arepsilon$ the float64 epsilon.
+# floor (`selfloops.implicit_block`); the floor is $64(n_i + 1)\varepsilon\,\|(I - |A_{i,i}|)^{-1}\|_\infty$, with
+# $\varepsilon$ the float64 epsilon.
 
 # %%
 thm_sizes = dict(samples=cfg.thm_samples, prev=cfg.thm_prev, inputs=cfg.thm_inputs, dtype=dt, device=dev)
@@ -701,7 +715,183 @@ run.table([
 # files under `$EFFCOURSE_DATA/mnist`, with $n = 500$ in 10 blocks, minibatch end-to-end training and 5 seeds of
 # interpolation on a 1,000-point grid. The thesis reports no numbers to compare with, so the claims above are the
 # expected outcome.
+
+# %% [markdown]
+# Where this chapter departs from the thesis, listed once as `DEVIATIONS` in `effcourse/implicit/config.py`
+# (the reproduction report lists the same entries):
+
+# %%
+run.deviations_table()
+
+# %% [markdown]
+# ## Exercises
 #
+# Each exercise changes one thing in a cell above and asks what the equations of this chapter predict. The
+# solutions reuse the objects the page has built (`A_mlp`, `A_demo`, `cfg`, ...) and check their answer with an
+# assertion, at every scale and seed.
+#
+# ```{exercise} A well-posed loop that Picard iteration cannot solve
+# :label: ch01-negative-loop
+#
+# Theorem 1's test $\lambda_{\rm PF}(|A|) < 1$ is sufficient, not necessary. Take the scalar ReLU model
+# $x = {\rm relu}(ax + b)$ of Section 2 with $a = -3$, far outside the test. With `im.scalar_relu_solutions`, show
+# that it has exactly one solution for every $b$ and find it for $b = 1$. Then run `im.fixed_point` from $x = 0$:
+# what does the iteration do? Finally, try the damped iteration
+# $x \leftarrow (1 - \theta)\, x + \theta\, {\rm relu}(ax + b)$ with $\theta = 1/4$.
+# ```
+#
+# ```{solution-start} ch01-negative-loop
+# :class: dropdown
+# ```
+#
+# For $b > 0$ the only candidate is the positive root $x = b/(1 - a) = b/4$ ($x = 0$ would need $b \le 0$); for
+# $b \le 0$ that root is not positive and $x = 0$ is the only solution. So the scalar model is well posed for every
+# $a < 1$, however large $|a|$: the ReLU's sign does the work that a bound on $|a|$ cannot see. Picard iteration
+# from 0 with $b = 1$ visits $0, 1, 0, 1, \dots$ (since $-3 \cdot 1 + 1 < 0$), a 2-cycle around the solution $1/4$
+# that never converges. The damped map has slope $1 - \theta + \theta a = 1 - 4\theta$ where the ReLU is active,
+# which is 0 for $\theta = 1/4$: it lands on $1/4$ in one step and stays there. The code checks one solution for
+# each of 41 values of $b$ in $[-2, 2]$, a Picard iteration that has not converged after 100 steps and whose last
+# step has size exactly 1, and the damped iterate at $1/4$ to $10^{-15}$.
+
+# %%
+a_neg, theta_damp = -3.0, 0.25
+unique_everywhere = all(len(im.scalar_relu_solutions(a_neg, float(b))) == 1 for b in np.linspace(-2, 2, 41))
+picard_neg = im.fixed_point(torch.full((1, 1), a_neg, device=dev, dtype=dt), torch.ones(1, 1, device=dev, dtype=dt),
+                            max_iter=100)
+x_damped = 0.0
+for _ in range(50):
+    x_damped = (1 - theta_damp) * x_damped + theta_damp * max(a_neg * x_damped + 1.0, 0.0)
+print(f"a = -3: exactly one solution for all 41 values of b: {unique_everywhere}; for b = 1: "
+      f"{im.scalar_relu_solutions(a_neg, 1.0)}")
+print(f"Picard from 0: converged {picard_neg.converged}, last step {picard_neg.residual:g}; damped: x = {x_damped:.6f}")
+assert unique_everywhere and im.scalar_relu_solutions(a_neg, 1.0) == [0.25], "expected one solution, 1/4 at b = 1"
+assert not picard_neg.converged and picard_neg.residual == 1.0, "expected Picard to cycle between 0 and 1"
+assert abs(x_damped - 0.25) < 1e-15, "expected the damped iteration to reach 1/4"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} What the projection does to a feed-forward network
+# :label: ch01-projection-cost
+#
+# Section 1 noted that the MLP's $A$ (`A_mlp`) has $\|A\|_\infty > 1$, so end-to-end training would project it.
+# Project it onto $\|A\|_\infty \le 0.95$ with `im.project_inf_ball`, rebuild the model with
+# `im.ImplicitModel.from_matrices` (the same $B$, $C$ and $D$ as `implicit_mlp`) and compare the two models'
+# outputs on `u_check`. Is the projected $A$ still nilpotent? Did the projection buy anything?
+# ```
+#
+# ```{solution-start} ch01-projection-cost
+# :class: dropdown
+# ```
+#
+# The projection soft-thresholds each row, ${\rm sign}(a) \odot \max(|a| - \theta, 0)$, and ${\rm sign}(0) = 0$:
+# a zero entry stays zero. The projected matrix keeps the sparsity pattern of `A_mlp`, so it is still strictly
+# block triangular, $A^3 = 0$ exactly, and the equilibrium is still three sweeps away. The projection bought no
+# well-posedness that the structure had not already given, yet it shrank every row to an $\ell_1$ norm of at most
+# 0.95 and so changed the function the network computes. That is the price of replacing a structural guarantee by
+# the convex norm test of Section 2. The code checks that the projected $A$ cubes to exactly zero, that its norm is
+# at most 0.95, and that the outputs move by more than 1 % of their norm.
+
+# %%
+A_mlp_proj = im.project_inf_ball(A_mlp, 0.95)
+projected_mlp = im.ImplicitModel.from_matrices(A_mlp_proj, implicit_mlp.B.detach(), implicit_mlp.C.detach(),
+                                               implicit_mlp.D.detach(), tol=0.0)
+with torch.no_grad():
+    y_mlp, y_proj = (model(im.append_ones(u_check)) for model in (implicit_mlp, projected_mlp))
+rel_change = float((y_proj - y_mlp).norm() / y_mlp.norm())
+still_nilpotent = bool((torch.linalg.matrix_power(A_mlp_proj, 3) == 0).all())
+print(f"||A||_inf: {float(im.inf_norm(A_mlp)):.2f} -> {float(im.inf_norm(A_mlp_proj)):.2f}; "
+      f"projected A^3 == 0 exactly: {still_nilpotent}")
+print(f"relative change of the outputs on u_check: {rel_change:.3f}")
+assert still_nilpotent, "expected the projection to keep A's zeros, hence A^3 = 0"
+assert float(im.inf_norm(A_mlp_proj)) <= 0.95 + 1e-12, "expected ||A||_inf <= 0.95 after the projection"
+assert rel_change > 0.01, "expected the projection to change the outputs by more than 1 %"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} What a self-loop costs at inference
+# :label: ch01-self-loop-cost
+#
+# Theorem 2 says that a ReLU self-loop adds nothing that a strict block cannot express. Measure what it costs.
+# Give every unit of the block-triangular model of Section 4 the same self-loop $c$, that is
+# $A = A_{\rm demo} + cI$ with `A_demo` from that section, for $c \in \{0, 0.3, 0.6, 0.9\}$, and count the
+# Picard iterations (`im.fixed_point` with `tol=1e-10`) for the inputs `u_demo`. How does the count grow with $c$?
+# ```
+#
+# ```{solution-start} ch01-self-loop-cost
+# :class: dropdown
+# ```
+#
+# $|A|$ is lower triangular with diagonal $c$, so $\lambda_{\rm PF}(|A|) = c < 1$ and the model stays well posed.
+# But $A$ is no longer nilpotent. At $c = 0$ the iteration repeats exactly after $L + 1 = 5$ sweeps; for $c > 0$
+# its error shrinks like $c^t$ (times a polynomial in $t$ that the off-diagonal blocks contribute), so reaching a
+# tolerance $\varepsilon$ takes about $\ln(1/\varepsilon) / \ln(1/c)$ iterations, and the count times
+# $\ln(1/c)$ should be nearly constant. The code checks $L + 1$ iterations at $c = 0$, a count that rises with
+# $c$, and a product (iterations $\times \ln(1/c)$) that varies by less than a factor 1.5 over the three loops. A
+# self-loop block is expressive for free but not evaluated for free: the strict model costs $L$ sweeps, the looped
+# one a number that grows without bound as its diagonal approaches 1.
+
+# %%
+loop_iters = {}
+for c_loop in (0.0, 0.3, 0.6, 0.9):
+    A_loop = A_demo + c_loop * torch.eye(A_demo.shape[0], device=dev, dtype=dt)
+    loop_res = im.fixed_point(A_loop, u_demo @ B_demo.t(), tol=1e-10, max_iter=5000)
+    assert loop_res.converged, f"expected convergence for c = {c_loop} (lambda_PF(|A|) = c < 1)"
+    loop_iters[c_loop] = loop_res.iterations
+rate_products = [n_it * math.log(1 / c_loop) for c_loop, n_it in loop_iters.items() if c_loop > 0]
+print("Picard iterations for self-loops c = 0, 0.3, 0.6, 0.9:", list(loop_iters.values()))
+print("iterations x ln(1/c):", [round(v, 1) for v in rate_products])
+assert loop_iters[0.0] == L_demo + 1, "expected L + 1 sweeps without self-loops"
+assert list(loop_iters.values()) == sorted(set(loop_iters.values())), "expected more iterations as c grows"
+assert max(rate_products) < 1.5 * min(rate_products), "expected iterations proportional to 1 / ln(1/c)"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} How much of A a block-triangular model can use
+# :label: ch01-half-of-a
+#
+# Show that a strictly block-triangular $A$ with blocks $n_1, \dots, n_L$ has $(n^2 - \sum_i n_i^2)/2$ free
+# entries. Then, with `bw.partition` and `bw.strict_nonzeros` at the digits model's order $n$ = `cfg.cls_n`,
+# follow the count as $L$ runs from 2 to $n$. What is its largest value? Does it grow with every extra block?
+# ```
+#
+# ```{solution-start} ch01-half-of-a
+# :class: dropdown
+# ```
+#
+# The free entries are the blocks below the diagonal. By symmetry they are half of the entries outside the
+# diagonal blocks, and those number $n^2 - \sum_i n_i^2$. Since $\sum_i n_i^2 \ge n$, with equality only when
+# every block has one unit, the largest count is $n(n - 1)/2$ at $L = n$: a strictly triangular $A$. So a
+# sequential model never uses more than half of a dense $A$, whatever $L$: that saving is built into the structure,
+# not tuned by the choice of $L$. The count does not grow with every block, though. Algorithm 1 gives every block $\lfloor n/L \rfloor$
+# units and puts the remainder in the last one, and just past $L = n/2$ that last block holds about half of the
+# state: at $L = n/2 + 1$ ($n$ even) the blocks are $n/2$ single units and one block of $n/2$. A balanced
+# partition would not do this. The code checks the identity for every $L$, the maximum $n(n-1)/2$ at $L = n$, and
+# that some $L$ has fewer free entries than $L - 1$.
+
+# %%
+n_blk = cfg.cls_n
+free_entries = {L: bw.strict_nonzeros(bw.partition(n_blk, L)) for L in range(2, n_blk + 1)}
+identity_ok = all(2 * free_entries[L] == n_blk ** 2 - sum(s * s for s in bw.partition(n_blk, L)) for L in free_entries)
+drops = [L for L in free_entries if L > 2 and free_entries[L] < free_entries[L - 1]]
+print(f"n = {n_blk}: free entries for L = 2, {n_blk // 2}, {n_blk // 2 + 1}, {n_blk}: "
+      f"{free_entries[2]:,}, {free_entries[n_blk // 2]:,}, {free_entries[n_blk // 2 + 1]:,}, {free_entries[n_blk]:,} "
+      f"of {n_blk ** 2:,}")
+print(f"2 x free == n^2 - sum n_i^2 for every L: {identity_ok}; fewer than at L - 1 for {len(drops)} values of L")
+assert identity_ok, "expected 2 x free entries == n^2 - sum_i n_i^2"
+assert free_entries[n_blk] == n_blk * (n_blk - 1) // 2 == max(free_entries.values()), "expected at most n(n-1)/2"
+assert drops, "expected the remainder-in-the-last-block partition to make the count non-monotone in L"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ## Claims
 #
 # Every asserted row below held when this page was built; rows marked *not asserted* ran at a scale too small for

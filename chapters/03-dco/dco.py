@@ -36,6 +36,20 @@
 #    family.
 # 7. What the convex-program path costs compared with the closed form.
 
+# %% tags=["remove-cell"]
+# effcourse setup: on Colab, Binder or a copy of this notebook, install the book's effcourse if it is missing.
+# EFFCOURSE_INSTALL replaces what is installed: a local checkout, a wheel or any pip requirement.
+import importlib.util
+
+if importlib.util.find_spec("effcourse") is None:
+    import os
+    import subprocess
+    import sys
+
+    _requirement = os.environ.get("EFFCOURSE_INSTALL") or "effcourse @ git+https://github.com/effcourse/effcourse@v0.1.0"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", _requirement], check=True)
+    importlib.invalidate_caches()
+
 # %% tags=["parameters"]
 import os
 
@@ -594,7 +608,218 @@ run.table(verdicts)
 # experiments only as curves in Figures 4.1-4.3, whose images are not in the text we work from, so there are no
 # printed numbers to compare against; its claims are qualitative: DCO "substantially faster" on least squares and
 # better than the baselines on the two network tasks.
+
+# %% [markdown]
+# Where this chapter departs from the thesis, listed once as `DEVIATIONS` in `effcourse/dco/config.py`
+# (the reproduction report lists the same entries):
+
+# %%
+run.deviations_table()
+
+# %% [markdown]
+# ## Exercises
 #
+# Each exercise changes one thing in the programs of this chapter and asks what the equations predict. Every
+# solution is a short cell on `effcourse.dco` whose asserts check the prediction; none depends on the seed.
+#
+# ```{exercise} Scaling the one-step rule of Theorem 6
+# :label: ch03-newton-scale
+#
+# Section 4's optimal rule is $B^* = \tfrac12 (X^\top X)^{-1}$. On the shifted family (4.17), with unnormalized
+# gradients, take one DCOGD step with $B = c\,B^*$ from random starts $\theta_i^{(1)}$, for $c = \tfrac12, 1, 2, 3$.
+# Predict the ratio of each task's gap after the step, $l_i(\theta_i^{(2)}) - l^*$, to its gap before the step, and
+# say what the step does at $c = 2$.
+# ```
+#
+# ```{solution-start} ch03-newton-scale
+# :class: dropdown
+# ```
+#
+# With $\theta_i^\star = \theta' + \Delta_i$ the minimizer of task $i$, $G_i = 2X^\top X(\theta_i^{(1)} -
+# \theta_i^\star)$, so $B^*G_i = \theta_i^{(1)} - \theta_i^\star$ and $\theta_i^{(2)} - \theta_i^\star = (1 - c)
+# (\theta_i^{(1)} - \theta_i^\star)$. A least-squares gap is the quadratic $l_i(\theta) - l^* = \|X(\theta -
+# \theta_i^\star)\|^2$ (the residual $X\theta' - y$ is orthogonal to the range of $X$), so every task's gap is
+# multiplied by exactly $(1 - c)^2$: a quarter at $c = \tfrac12$, zero at $c = 1$ (Theorem 6's rule), unchanged at
+# $c = 2$, where the step carries each iterate to its mirror image through the minimizer, and four times larger at
+# $c = 3$. The cell draws a design of Section 4's size and 50 tasks, and checks every ratio against $(1 - c)^2$ to
+# $10^{-9}$.
+
+# %%
+from effcourse.dco.layers import DCOGeneralDescent
+from effcourse.dco.tasks import shifted_least_squares_tasks
+from effcourse.dco.theory import optimal_general_descent, optimal_value
+
+gen_ex = run.generator_for(600)
+X_ex, y_ex = torch.randn(cfg.thm_n, cfg.thm_p, generator=gen_ex), torch.randn(cfg.thm_n, generator=gen_ex)
+shifted_ex = shifted_least_squares_tasks(X_ex, y_ex, torch.randn(50, cfg.thm_p, generator=gen_ex))
+theta_ex = torch.randn(50, cfg.thm_p, generator=gen_ex)  # theta^(1), one per task
+B_star_ex, l_star_ex = optimal_general_descent(X_ex), optimal_value(X_ex, y_ex)
+gap_before = shifted_ex.loss(theta_ex) - l_star_ex
+for c in (0.5, 1.0, 2.0, 3.0):
+    scaled = DCOGeneralDescent(cfg.thm_p, normalize=False)
+    with torch.no_grad():
+        scaled.B.copy_(c * B_star_ex)
+        ratio = (shifted_ex.loss(scaled(theta_ex, shifted_ex.grad(theta_ex))[0]) - l_star_ex) / gap_before
+    dev_c = float((ratio - (1 - c) ** 2).abs().max())
+    print(f"B = {c:.1f} B*: gap after / gap before, mean over {len(ratio)} tasks {abs(float(ratio.mean())):.4f}; "
+          f"(1 - c)^2 = {(1 - c) ** 2:.2f}; largest deviation {dev_c:.0e}")
+    assert dev_c < 1e-9, f"expected every task's gap ratio to be (1 - c)^2 = {(1 - c) ** 2} at c = {c}"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} The edge of stability of a fixed step
+# :label: ch03-stability-edge
+#
+# Section 6's pitfall turns on the spectral radius of the repeated step. Take plain gradient descent written as
+# DCOGD, $B = bI$ with unnormalized gradients, on 20 least-squares tasks that share one design $X$ of Section 6's
+# size. For which $b$ does the repeated step converge? Run 200 steps at $b = 0.95/\lambda_{\max}(X^\top X)$ and at
+# $b = 1.05/\lambda_{\max}$, and compare the loss after one step with the loss after 200.
+# ```
+#
+# ```{solution-start} ch03-stability-edge
+# :class: dropdown
+# ```
+#
+# A task's error $e = \theta - \theta^\star$ obeys $e \mapsto (I - 2bX^\top X)\,e$, whose eigenvalues are
+# $1 - 2b\lambda_j$; the largest in magnitude is below 1 exactly when $0 < b < 1/\lambda_{\max}$. At
+# $0.95/\lambda_{\max}$ the radius is $0.9$, every component of the error shrinks, and the loss
+# $l^* + \sum_j \lambda_j e_j^2$ (in the eigenbasis of $X^\top X$) can never rise. At $1.05/\lambda_{\max}$ the
+# radius is $1.1$, Section 6's `RHO_BAD`: the stiffest component's share of the loss grows by $1.1^2$ per step,
+# $1.1^{400} \approx 4\cdot10^{16}$ over 200 steps. The cell checks that the first curve never rises and that the
+# second ends more than $10^6$ times above its start. Compare also the two one-step losses it prints: they are all
+# that a $T = 1$ meta-objective sees of the two rules, and a change of $b$ by a tenth separates a rule that converges
+# from one that explodes.
+
+# %%
+from effcourse.dco.meta import evaluate_optimizer
+from effcourse.dco.tasks import LeastSquaresTasks
+
+gen_ex = run.generator_for(601)
+X_ex = torch.randn(cfg.pit_n, cfg.pit_p, generator=gen_ex)
+fixed_ex = LeastSquaresTasks(X_ex, torch.randn(20, cfg.pit_n, generator=gen_ex))  # 20 tasks, one design
+lam_max_ex = float(torch.linalg.eigvalsh(X_ex.T @ X_ex)[-1])
+for f in (0.95, 1.05):
+    gd_ex = DCOGeneralDescent(cfg.pit_p, b0=f / lam_max_ex, normalize=False)  # B = b I: gradient descent
+    curve = evaluate_optimizer(gd_ex, fixed_ex, 200)
+    print(f"b = {f:.2f} / lambda_max: radius |1 - 2 b lambda_max| = {abs(1 - 2 * f):.2f}; loss / start after "
+          f"1 step {float(curve[1] / curve[0]):.3f}, after 200 steps {float(curve[-1] / curve[0]):.3g}")
+    if f < 1:
+        assert bool((curve[1:] <= curve[:-1] * (1 + 1e-12)).all()), "expected a loss that never rises"
+    else:
+        assert float(curve[-1] / curve[0]) > 1e6, "expected the loss to grow more than 1e6-fold"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} Why DCOG with normalized gradients never settles
+# :label: ch03-normalized-steps
+#
+# The experiments divide each gradient by its norm before it enters the program. Show that DCOG then moves every
+# iterate by a distance between $1/\max_j\Lambda_j^2$ and $1/\min_j\Lambda_j^2$ per step, whatever the loss, and
+# conclude that no DCOG rule with a fixed $\Lambda$ converges to a minimizer. Check it on small, well-conditioned
+# least-squares tasks ($p = 5$, $n = 40$) with $\Lambda_j$ drawn from $[2, 3]$, following each task's distance to
+# its minimizer for 60 steps.
+# ```
+#
+# ```{solution-start} ch03-normalized-steps
+# :class: dropdown
+# ```
+#
+# The step is $\hat G \oslash \Lambda^2$ with $\|\hat G\| = 1$, so its length lies between $1/\max_j\Lambda_j^2$ and
+# $1/\min_j\Lambda_j^2$ however close the iterate is to the minimizer: normalizing removes the factor by which a
+# gradient shrinks near a minimum. By the triangle inequality, two consecutive iterates cannot both lie within
+# $1/(2\max_j\Lambda_j^2)$ of the minimizer, so the iterates circle it and the loss stays above the optimum. The
+# same fact is behind check (iv) of Section 4: with normalized gradients not even the best fixed $B$ solves a new
+# task. The cell checks the step lengths to $10^{-12}$ and the distance bound at every step, and prints the loss
+# after 60 steps over the optimal loss. A rule can slow down near a minimum only through its state: DCOM's $S'$
+# averages unit vectors, and an average of gradients that keep flipping direction is short.
+
+# %%
+from effcourse.dco.layers import DCOGradient
+
+gen_ex = run.generator_for(602)
+small_ex = least_squares_tasks(20, p=5, n=40, generator=gen_ex)
+dcog_ex = DCOGradient(5)  # normalized gradients, as in the experiments
+with torch.no_grad():
+    dcog_ex.lam.copy_(2 + torch.rand(5, generator=gen_ex))  # Lambda_j in [2, 3]
+inv_lam2 = 1 / dcog_ex.effective_lam().detach() ** 2
+lo_ex, hi_ex = float(inv_lam2.min()), float(inv_lam2.max())
+minimizer_ex = torch.linalg.lstsq(small_ex.X, small_ex.y.unsqueeze(-1)).solution.squeeze(-1)
+theta_ex, dists, lengths = small_ex.init_params(), [], []
+with torch.no_grad():
+    for _ in range(60):
+        dists.append((theta_ex - minimizer_ex).norm(dim=1))
+        nxt, _ = dcog_ex(theta_ex, small_ex.grad(theta_ex))
+        lengths.append((nxt - theta_ex).norm(dim=1))
+        theta_ex = nxt
+dists, lengths = torch.stack(dists), torch.stack(lengths)
+closest = float(torch.maximum(dists[1:], dists[:-1]).min())  # the nearest that two consecutive iterates get
+excess = float((small_ex.loss(theta_ex) / small_ex.loss(minimizer_ex)).mean())
+print(f"step lengths {float(lengths.min()):.3f} to {float(lengths.max()):.3f}, predicted [{lo_ex:.3f}, {hi_ex:.3f}]")
+print(f"start {float(dists[0].mean()):.2f} from the minimizer; nearest consecutive pair {closest:.3f} "
+      f">= {lo_ex / 2:.3f}; loss after 60 steps / optimal loss {excess:.3f}")
+assert lo_ex * (1 - 1e-12) <= float(lengths.min()) and float(lengths.max()) <= hi_ex * (1 + 1e-12), \
+    "expected every step length in [1/max Lambda^2, 1/min Lambda^2]"
+assert closest >= lo_ex / 2 * (1 - 1e-12), "expected one of two consecutive iterates >= 1/(2 max Lambda^2) away"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} What reset with T = 1 cannot learn
+# :label: ch03-reset-ratio
+#
+# Section 6 argues that with $S^{(1)} = 0$ the first DCOM step is $-M\odot\hat G/\Lambda^2$, so the reset protocol
+# with $T = 1$ sees only the ratio $M/\Lambda^2$. Build DCOM at $(\Lambda, M) = (1, 0.1)$ and at $(\sqrt2, 0.2)$,
+# which share that ratio, and show on least-squares tasks that their first steps agree. Then show that the
+# meta-gradient of the one-step objective has no component along the direction that keeps every $M_j/\Lambda_j^2$
+# fixed, and that the meta-gradient of a two-step objective ($T = 2$) has one.
+# ```
+#
+# ```{solution-start} ch03-reset-ratio
+# :class: dropdown
+# ```
+#
+# Scaling $M_j$ by $e^t$ and $\Lambda_j$ by $e^{t/2}$ keeps $M_j/\Lambda_j^2$, hence the first step and the
+# one-step loss, fixed; the derivative at $t = 0$, $M_j\,\partial l/\partial M_j + \tfrac12\Lambda_j\,\partial
+# l/\partial\Lambda_j$, vanishes for every weight $j$. The objective is flat along that direction, so where
+# meta-training ends along it is set by the meta-optimizer's own dynamics, not by the tasks, and $M$ is never
+# trained as an averaging constant. At $T = 2$ the second step contains $(1 - M)\odot S^{(2)}$ with $S^{(2)} =
+# M\odot\hat G^{(1)}$, a term that the scaling changes, so the two-step objective tells the rules apart; so do the
+# persistent runs, whose meta-steps start from a state $S \neq 0$. The cell checks the first steps and the flat
+# direction at $T = 1$ to $10^{-12}$, checks that $T = 2$ is not flat, and prints both rules' losses after 30
+# steps: two different rules that the one-step objective scores alike.
+
+# %%
+from effcourse.dco.meta import unroll
+
+gen_ex = run.generator_for(603)
+ls_ex = least_squares_tasks(20, p=cfg.ls_p, n=cfg.ls_n, generator=gen_ex)
+start_ex = ls_ex.init_params()
+pair = [DCOMomentum(cfg.ls_p, lam0=1.0, m0=0.1), DCOMomentum(cfg.ls_p, lam0=2 ** 0.5, m0=0.2)]  # one M / Lambda^2
+with torch.no_grad():
+    first_gap = float((unroll(pair[0], ls_ex, start_ex, None, 1)[0]
+                       - unroll(pair[1], ls_ex, start_ex, None, 1)[0]).abs().max())
+print(f"first steps of the two rules differ by at most {first_gap:.1e}")
+assert first_gap < 1e-12, "expected identical first steps"
+rule = pair[0]
+for horizon in (1, 2):  # reset protocol: every task starts from theta = 0, S = 0
+    l_total = ls_ex.val_loss(unroll(rule, ls_ex, start_ex, None, horizon, create_graph=True)[0]).mean()
+    g_lam, g_m = torch.autograd.grad(l_total, [rule.lam, rule.m])
+    along = float((rule.m.detach() * g_m + 0.5 * rule.lam.detach() * g_lam).abs().max())
+    print(f"T = {horizon}: largest derivative along the ratio-keeping direction {along:.1e} "
+          f"(largest meta-gradient entry {float(torch.cat([g_lam, g_m]).abs().max()):.1e})")
+    assert (along < 1e-12) == (horizon == 1), "expected a flat direction at T = 1 and not at T = 2"
+print("held-out loss after 30 steps: " + ", ".join(f"{float(evaluate_optimizer(r, ls_ex, 30)[-1]):.2f}" for r in pair))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ## Claims
 #
 # The table separates empirical claims, about training outcomes with their criterion over seeds in their name, from

@@ -33,6 +33,20 @@
 # 5. Where the bits go (layer patterns, per-layer SMOL-L and a sensitivity baseline), a small CNN, how to split
 #    the budget between precision training and fine-tuning, activations, and what it all costs.
 
+# %% tags=["remove-cell"]
+# effcourse setup: on Colab, Binder or a copy of this notebook, install the book's effcourse if it is missing.
+# EFFCOURSE_INSTALL replaces what is installed: a local checkout, a wheel or any pip requirement.
+import importlib.util
+
+if importlib.util.find_spec("effcourse") is None:
+    import os
+    import subprocess
+    import sys
+
+    _requirement = os.environ.get("EFFCOURSE_INSTALL") or "effcourse @ git+https://github.com/effcourse/effcourse@v0.1.0"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", _requirement], check=True)
+    importlib.invalidate_caches()
+
 # %% tags=["parameters"]
 import os
 
@@ -615,7 +629,182 @@ display(Markdown("\n".join(f"* {n}" for n in notes)))
 # On ImageNet the thesis reports ResNet-18 SMOL* at 2.3 bpp weights / 4-bit activations with 69.9 % top-1 (FP
 # 69.6 %), and ResNet-50 SMOL* at 0.8 bpp with 74.6 % (FP 76.1 %); two compression ratios in its Table 5.3 are
 # misprinted (7.0 should be 7.8 for 4.1 bpp, 5.9 is 6.0 for 5.3 bpp).
+
+# %% [markdown]
+# Where this chapter departs from the thesis, listed once as `DEVIATIONS` in `effcourse/smol/config.py`
+# (the reproduction report lists the same entries):
+
+# %%
+run.deviations_table()
+
+# %% [markdown]
+# ## Exercises
 #
+# Each exercise changes one quantity of SMOL's objective or of its quantizer and asks for the consequence. The
+# solutions are short cells on `effcourse.smol` and on the variables computed above; each checks its prediction
+# with an assert that holds at every seed.
+#
+# ```{exercise} Four times the price, one bit less
+# :label: ch07-lambda-bit
+#
+# On the separable quadratic of Section 3, what does quadrupling $\lambda$ do to the optimal precision $p_i^*$ of
+# each weight? Derive it from the closed form, then train SMOL at $4\lambda$ on the first three weights (curvatures
+# 1, 10 and 100) and compare the learned precisions with your prediction.
+# ```
+#
+# ```{solution-start} ch07-lambda-bit
+# :class: dropdown
+# ```
+#
+# $p_i^* = 1 + \tfrac12\log_2\frac{h_i\ln 2}{3\lambda}$ depends on $\lambda$ only through $-\tfrac12\log_2\lambda$,
+# so $4\lambda$ removes $\tfrac12\log_2 4 = 1$ bit from every weight, whatever its curvature: the optimal half-width
+# $\sigma_i^* = \sqrt{3\lambda/(h_i\ln 2)}$ doubles. (In the same way, ten times the curvature adds
+# $\tfrac12\log_2 10$ bits.) The cell checks the closed-form shift to $10^{-12}$, then trains SMOL for 1,000 steps
+# with 4 noise samples per step and asks every learned precision to lie within 0.35 bits of $p_i^*(\lambda) - 1$,
+# twice the largest miss over ten development seeds. The stiffest weight is left out: under noisy gradients its
+# precision settles slowest, and the run is kept to about a second.
+
+# %%
+lam4 = 4 * lam_quad
+shift = sm.optimal_precision(h, lam_quad) - sm.optimal_precision(h, lam4)
+print("closed form, p*(λ) - p*(4λ) for h = 1, 10, 100, 1000:", np.round(shift, 12))
+assert np.allclose(shift, 1.0, rtol=0, atol=1e-12), "expected exactly one bit less for every curvature"
+quad4 = sm.learn_quadratic_precisions(h[:3], c[:3], lam4, steps=1000, samples=4,
+                                      seed=run.seeds(1, offset=101)[0], device=dev)
+print("SMOL at 4λ, learned p:", np.round(quad4.p_learned, 3))
+print("p*(λ) - 1:            ", np.round(quad.p_star[:3] - 1, 3))
+assert np.abs(quad4.p_learned - (quad.p_star[:3] - 1)).max() < 0.35, "expected SMOL within 0.35 bits of p*(λ) - 1"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} What a bit is worth at the optimum
+# :label: ch07-price-of-a-bit
+#
+# At SMOL's optimum on the quadratic ($w = c$ and $\sigma_i = \sigma_i^*$ for the chapter's $\lambda$), take one bit
+# away from a weight (its noise half-width doubles) or give it one more (the half-width halves). Predict the change
+# of the expected loss, in units of $\lambda$, for each curvature; check it by Monte Carlo; and explain why neither
+# move pays.
+# ```
+#
+# ```{solution-start} ch07-price-of-a-bit
+# :class: dropdown
+# ```
+#
+# Noise of half-width $\sigma$ adds $h\sigma^2/6$ to the expected loss. Doubling $\sigma_i^*$ adds
+# $3h_i\sigma_i^{*2}/6$, and with $\sigma_i^{*2} = 3\lambda/(h_i\ln 2)$ that is $\frac{3}{2\ln 2}\lambda \approx
+# 2.16\lambda$ for *every* curvature; halving it saves $\frac34 h_i\sigma_i^{*2}/6 = \frac{3}{8\ln 2}\lambda \approx
+# 0.54\lambda$. The penalty charges exactly $\lambda$ per bit, so dropping a bit saves $\lambda$ and costs
+# $2.16\lambda$, and adding one costs $\lambda$ and saves $0.54\lambda$. At the optimum every weight's bits are
+# priced alike, whatever its curvature: $\lambda$ is the exchange rate between bits and loss that the Lagrangian
+# (5.17) sets, and the derivative of $h\sigma^2/6$ with respect to $p$ is exactly $-\lambda$ at $\sigma^*$. The cell
+# estimates both changes from $10^5$ uniform draws and checks them within 5 % of $\frac{3}{2\ln 2}$ and
+# $\frac{3}{8\ln 2}$.
+
+# %%
+sigma_star = torch.tensor(2.0 ** (1 - quad.p_star))  # the optimal half-widths at lam_quad, one per weight
+eps = 2 * torch.rand(100_000, len(h), dtype=torch.float64, generator=run.generator_for(302)) - 1
+h_t = torch.tensor(h, dtype=torch.float64)
+# Monte Carlo of E L(c + k sigma* eps) - L(c), per weight, at half-widths k sigma* (k = 1/2: one bit more)
+noise_loss = {k: (0.5 * h_t * (k * sigma_star * eps) ** 2).mean(0) for k in (0.5, 1.0, 2.0)}
+cost_minus = (noise_loss[2.0] - noise_loss[1.0]) / lam_quad
+gain_plus = (noise_loss[1.0] - noise_loss[0.5]) / lam_quad
+print("loss added by one bit fewer, in units of λ:", np.round(cost_minus.numpy(), 3),
+      f"(3 / (2 ln 2) = {3 / (2 * math.log(2)):.3f})")
+print("loss saved by one bit more, in units of λ: ", np.round(gain_plus.numpy(), 3),
+      f"(3 / (8 ln 2) = {3 / (8 * math.log(2)):.3f})")
+assert torch.allclose(cost_minus, torch.full_like(cost_minus, 3 / (2 * math.log(2))), rtol=0.05), \
+    "expected 3 / (2 ln 2) lambda for every curvature"
+assert torch.allclose(gain_plus, torch.full_like(gain_plus, 3 / (8 * math.log(2))), rtol=0.05), \
+    "expected 3 / (8 ln 2) lambda for every curvature"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} The training noise is the rounding error
+# :label: ch07-noise-is-rounding
+#
+# SMOL trains each weight under the noise $\sigma(s)\,\epsilon$, $\epsilon \sim \mathcal U(\pm 1)$, and then rounds
+# it to the $p$-bit grid with $2^{1-p} = \sigma(s)$. Show that for a weight placed at random in $[-2, 2]$ the
+# rounding error has the law of that noise: compare the largest error and the mean squared error of `quantize`
+# with the noise's, at $p = 1, \dots, 6$.
+# ```
+#
+# ```{solution-start} ch07-noise-is-rounding
+# :class: dropdown
+# ```
+#
+# The $p$-bit grid splits $[-2, 2]$ into cells of width $2^{2-p}$ and the quantizer returns each cell's midpoint,
+# so a weight uniform in $[-2, 2]$ is uniform in its cell and its error is uniform on $\pm 2^{1-p}$: the law of
+# $\sigma(s)\,\epsilon$, with largest value $2^{1-p}$ and mean square $4^{1-p}/3$. That is why the expected loss
+# under SMOL's noise (5.15) is a sensible stand-in for the loss after rounding: for a weight whose place in its
+# cell is arbitrary, the two perturbations have the same distribution. A trained weight is not uniform in its
+# cell, which is one reason fine-tuning still helps. The cell checks the largest error against $2^{1-p}$ exactly
+# and the mean square within 2 % of $4^{1-p}/3$, on $2\cdot 10^5$ draws.
+
+# %%
+w_ex = 4 * torch.rand(200_000, dtype=torch.float64, generator=run.generator_for(303)) - 2  # uniform on [-2, 2]
+for p in range(1, 7):
+    err = w_ex - qz.quantize(w_ex, p)
+    half = 2.0 ** (1 - p)  # sigmoid(s) at this precision: the half-width of SMOL's training noise
+    print(f"p = {p}: max |error| / 2^(1-p) = {float(err.abs().max()) / half:.4f}, "
+          f"mean error^2 / (4^(1-p) / 3) = {float((err ** 2).mean()) / (half ** 2 / 3):.4f}")
+    assert float(err.abs().max()) <= half * (1 + 1e-12), "expected no error above 2^(1-p)"
+    assert abs(float((err ** 2).mean()) / (half ** 2 / 3) - 1) < 0.02, "expected E error^2 = 4^(1-p) / 3 within 2 %"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} Floor, round or ceil
+# :label: ch07-rounding-rule
+#
+# Eq. 5.20 turns a learned real precision into an integer with a floor (the thesis's experiments, and this
+# chapter); Algorithm 5 prints a round. For the SMOL network of the histograms in Section 5 (first seed, the
+# $\lambda d$ nearest 2 bpp), compute for the floor, the round and the ceiling the bits per parameter and, for every
+# weight, the ratio of the grid's largest rounding error $2^{1-p}$ to the half-width $\sigma(s)$ of the noise the
+# weight was trained under. Which rule keeps every rounding inside the perturbation the weight tolerates, and what
+# does it cost?
+# ```
+#
+# ```{solution-start} ch07-rounding-rule
+# :class: dropdown
+# ```
+#
+# With $p_\text{real} = 1 - \log_2\sigma(s)$ the ratio is $2^{1-p}/\sigma(s) = 2^{p_\text{real} - p}$. The floor
+# takes $p \le p_\text{real}$, so the ratio lies in $[1, 2)$: the rounding error can reach twice the noise the weight
+# was trained to tolerate, and fine-tuning has to absorb the difference. The ceiling takes $p \ge p_\text{real}$,
+# ratio in $(\tfrac12, 1]$: every rounding stays inside the learned limit, at the price of one extra bit on every
+# weight whose real precision is not an integer, so at most one bit per parameter. The round lies between, with
+# ratios in $[2^{-1/2}, 2^{1/2}]$. The cell checks that the floor reproduces the run's bpp exactly, the two ranges,
+# and that the ceiling costs between 0 and 1 bit per parameter more than the floor (the library adds $10^{-5}$ bits
+# before rounding so that an integer precision maps back to itself; the tolerances allow for it).
+
+# %%
+smol_run = sweep.smol[ld2][0]  # the network of the histograms in section 5
+bpp_by, ratio_by = {}, {}
+for rounding in ("floor", "round", "ceil"):
+    ps, ratios = [], []
+    for name in smol_run["smol"].names:
+        s = smol_run["smol"].parametrization(name).s.detach()
+        ps.append(sm.integer_precision(s, rounding))
+        ratios.append((2.0 ** (1 - ps[-1].double()) / torch.sigmoid(s.double())).flatten())
+    bpp_by[rounding], r = sm.bits_per_parameter(ps), torch.cat(ratios)
+    ratio_by[rounding] = (float(r.min()), float(r.max()))
+    print(f"{rounding:5s}: {bpp_by[rounding]:.3f} bpp; 2^(1-p) / sigmoid(s) from {ratio_by[rounding][0]:.3f} "
+          f"to {ratio_by[rounding][1]:.3f}")
+assert math.isclose(bpp_by["floor"], smol_run["bpp"], rel_tol=1e-12), "expected the floor to give the run's bpp"
+assert 0.9999 <= ratio_by["floor"][0] and ratio_by["floor"][1] < 2, "expected the floor's ratios in [1, 2)"
+assert ratio_by["ceil"][1] <= 1 + 1e-6, "expected the ceiling's ratios at most 1"
+assert 0 <= bpp_by["ceil"] - bpp_by["floor"] <= 1, "expected the ceiling to cost 0 to 1 bit per parameter more"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ## Claims
 #
 # Every row below was asserted when this page was built, except rows marked *not asserted* (run at a scale too

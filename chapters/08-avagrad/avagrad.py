@@ -33,6 +33,20 @@
 # 5. Where that breaks: parameters that never receive gradient.
 # 6. AvaGrad against the optimizers of the thesis's Table 6.1 on a small task.
 
+# %% tags=["remove-cell"]
+# effcourse setup: on Colab, Binder or a copy of this notebook, install the book's effcourse if it is missing.
+# EFFCOURSE_INSTALL replaces what is installed: a local checkout, a wheel or any pip requirement.
+import importlib.util
+
+if importlib.util.find_spec("effcourse") is None:
+    import os
+    import subprocess
+    import sys
+
+    _requirement = os.environ.get("EFFCOURSE_INSTALL") or "effcourse @ git+https://github.com/effcourse/effcourse@v0.1.0"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", _requirement], check=True)
+    importlib.invalidate_caches()
+
 # %% tags=["parameters"]
 import os
 
@@ -611,6 +625,189 @@ run.table([
 # *Thesis Table 6.1 (test error %, std over 3 runs; excerpt).* On character-level Penn Treebank the thesis reports
 # AvaGrad 1.179 and AvaGradW 1.175 bits per character against Adam's 1.182 (3-layer LSTM, 1000 units), the only
 # two methods to beat Adam there.
+
+# %% [markdown]
+# Where this chapter departs from the thesis, listed once as `DEVIATIONS` in `effcourse/avagrad/config.py`
+# (the reproduction report lists the same entries):
+
+# %%
+run.deviations_table()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise changes one thing in the update rules of Sections 1-3 and asks for the consequence the equations
+# predict. The solutions, behind the toggles, apply fixed lists of random gradients to the chapter's optimizers
+# (`properties.apply_gradients`, as in Section 3) or evaluate the bound (6.23), and check the prediction with an
+# `assert`; none of them trains a network.
+#
+# ```{exercise} A learning rate in SGD units, at every $\epsilon$
+# :label: ch08-eps-sweep
+#
+# Draw 30 random gradients of 50 coordinates whose scales range from 0.1 to 3, as in Section 3, and apply them to
+# AvaGrad and to Delayed Adam at $\alpha = 0.1$ for $\epsilon = 10^{-8}, 10^{-4}, 10^{-2}, 1, 10^{2}, 10^{4}$. How
+# does the length of the last update change with $\epsilon$ for each of the two? What does that mean for an
+# $\alpha$ tuned at one $\epsilon$ and used at another?
+# ```
+#
+# ```{solution-start} ch08-eps-sweep
+# :class: dropdown
+# ```
+#
+# The two methods differ only by AvaGrad's normalizer. Delayed Adam's step is $\alpha\,\eta \odot m$ with
+# $\eta_i = 1/(\sqrt{v_i} + \epsilon)$: about $1/\sqrt{v_i}$ while $\epsilon \ll \sqrt{v_i}$, then $1/\epsilon$, so
+# its step is flat at small $\epsilon$ and falls like $1/\epsilon$ beyond the gradients' scale, by orders of
+# magnitude over the sweep; its best $\alpha$ must grow with $\epsilon$ (Adam's diagonal band in Section 4).
+# AvaGrad's normalized $\eta$ has root-mean-square 1 at every $\epsilon$: it moves from $\eta \propto 1/\sqrt v$
+# (rescaled) to the constant 1, and its step changes only by how unevenly the second moments are spread, a small
+# factor here. The code asserts a change of less than 10x for AvaGrad and more than 1000x for Delayed Adam.
+
+# %%
+from effcourse.avagrad import AvaGrad, DelayedAdam
+
+gen_ex = run.generator_for(40)
+grad_scale = torch.linspace(0.1, 3, 50, dtype=torch.float64)  # coordinates with 30x different gradient scales
+ex_grads = [torch.randn(50, generator=gen_ex, dtype=torch.float64) * grad_scale for _ in range(30)]
+sweep_eps = [1e-8, 1e-4, 1e-2, 1.0, 1e2, 1e4]
+step_len = {opt.__name__: np.array([float(properties.apply_gradients(opt, ex_grads, lr=0.1, eps=e)[-1].norm())
+                                    for e in sweep_eps]) for opt in (AvaGrad, DelayedAdam)}
+for name_ex, lens in step_len.items():
+    print(f"{name_ex:12s} |last update| at eps = " + ", ".join(f"{e:.0e}: {s:.2g}" for e, s in zip(sweep_eps, lens))
+          + f"   (largest / smallest {lens.max() / lens.min():.3g})")
+ratio_ava = step_len["AvaGrad"].max() / step_len["AvaGrad"].min()
+ratio_dad = step_len["DelayedAdam"].max() / step_len["DelayedAdam"].min()
+assert ratio_ava < 10, "AvaGrad's step should change by less than 10x over eps in [1e-8, 1e4]"
+assert ratio_dad > 1e3, "Delayed Adam's step should fall like 1/eps once eps exceeds the gradients' scale"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} Break separability with one weight that never learns
+# :label: ch08-dead-coordinate
+#
+# Append to each of those gradients one coordinate whose gradient is always zero, like a weight on an input pixel
+# that is zero in every image. Compare AvaGrad's last update of the 50 live coordinates at $\epsilon = 10^{-6}$,
+# $10^{-7}$ and $10^{-8}$, with and without the dead coordinate. By what factor does the step shrink from one
+# $\epsilon$ to the next, and which $\alpha$ would bring it back?
+# ```
+#
+# ```{solution-start} ch08-dead-coordinate
+# :class: dropdown
+# ```
+#
+# Without the dead coordinate every $\sqrt{v_i}$ is far above these $\epsilon$, $\eta_i \approx 1/\sqrt{v_i}$, and
+# the normalized step does not change (ratio 1). The dead coordinate keeps $v = 0$, so its $\eta$ is $1/\epsilon$,
+# which dwarfs the others: $\|\eta/\sqrt d\|_2 \approx 1/(\sqrt d\,\epsilon)$, and every live coordinate moves by
+# about $\alpha\sqrt d\,\epsilon\,\eta_i m_i$, in proportion to $\epsilon$. Each tenfold decrease of $\epsilon$ divides
+# the step by 10, and only an $\alpha$ ten times larger restores it: the best learning rate moves with $\epsilon$
+# again, as it did for the weights fed by constant pixels in Section 5. The code asserts the two ratios: 1 without
+# the dead coordinate and 10 with it, each to $10^{-3}$.
+
+# %%
+dead_grads = [torch.cat([g, torch.zeros(1, dtype=torch.float64)]) for g in ex_grads]  # coordinate 51 gets nothing
+for label, grads_ex in (("all coordinates live", ex_grads), ("one dead coordinate", dead_grads)):
+    live_step = [float(properties.apply_gradients(AvaGrad, grads_ex, lr=0.1, eps=e)[-1][:50].norm())
+                 for e in (1e-6, 1e-7, 1e-8)]
+    shrink = [live_step[0] / live_step[1], live_step[1] / live_step[2]]
+    print(f"{label:21s} live step at eps = 1e-6, 1e-7, 1e-8: " + ", ".join(f"{s:.3g}" for s in live_step)
+          + "; shrink per decade of eps: " + ", ".join(f"{r:.4f}" for r in shrink))
+    expected = 1.0 if label == "all coordinates live" else 10.0
+    assert all(abs(r / expected - 1) < 1e-3 for r in shrink), f"{label}: the step should shrink {expected:g}x"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} One normalizer for the whole network
+# :label: ch08-global-normalizer
+#
+# Split the 50 coordinates into two parameters $a$ and $b$ of 25 each, as two layers, and multiply $a$'s gradients
+# by 10, as if a term of the loss acting on that layer alone had been scaled up. How does the last update of $b$
+# change under Adam ($\epsilon = 10^{-12}$) and under AvaGrad? Predict the factor for AvaGrad from the shares of
+# $\|\eta\|^2$ that $a$ and $b$ hold.
+# ```
+#
+# ```{solution-start} ch08-global-normalizer
+# :class: dropdown
+# ```
+#
+# Adam updates each coordinate from that coordinate's history alone, so $b$'s update does not change at all (the
+# code asks for equality to $10^{-12}$). AvaGrad's normalizer runs over all $d$ weights: $a$'s $\eta$ shrinks
+# tenfold, the root-mean-square of $\eta$ falls, and $b$'s step grows by
+# $\sqrt{(H_a + H_b)/(H_a/100 + H_b)}$, with $H_a$ and $H_b$ the parts of $\|\eta\|^2$ held by $a$ and $b$: a factor
+# strictly between 1 and 10, large here because $a$ holds the coordinates with the smaller gradients and so most of
+# $\|\eta\|^2$. AvaGrad's $\alpha$ is one learning rate for the whole network, and rescaling one layer's loss
+# changes the steps of all the others; the code asserts a factor between 1.5 and 10.
+
+# %%
+coupling = {}
+for name_ex, cls, kw in (("Adam", torch.optim.Adam, dict(lr=1e-3, eps=1e-12)),
+                         ("AvaGrad", AvaGrad, dict(lr=0.1, eps=1e-12))):
+    b_last = []
+    for a_scale in (1.0, 10.0):
+        a, b = (torch.zeros(25, dtype=torch.float64, requires_grad=True) for _ in range(2))
+        opt_ex = cls([a, b], **kw)
+        for g in ex_grads:
+            b_before = b.detach().clone()
+            a.grad, b.grad = a_scale * g[:25], g[25:].clone()
+            opt_ex.step()
+        b_last.append(float((b.detach() - b_before).norm()))
+    coupling[name_ex] = b_last[1] / b_last[0]
+print("b's last update when a's gradients are x10: "
+      + ", ".join(f"{n} x{c:.4f}" for n, c in coupling.items()))
+assert abs(coupling["Adam"] - 1) < 1e-12, "Adam's update of b depends on b's gradients only"
+assert 1.5 < coupling["AvaGrad"] < 10, "AvaGrad's global normalizer makes b's step grow by a factor in (1, 10)"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} The counterexample is chosen after $\epsilon$
+# :label: ch08-any-eps
+#
+# Theorem 6.1 holds for every $\epsilon$. With `cx.adam_drift_bound` ($\beta_2 = 0.99$, $\delta = 1$), find for
+# $\epsilon = 10^{-8}, 1, 10^{2}, 10^{4}, 10^{6}$ the smallest integer $C$ at which the bound (6.23) becomes
+# nonnegative. Why does such a $C$ exist for every $\epsilon$, and how does it grow with $\epsilon$?
+# ```
+#
+# ```{solution-start} ch08-any-eps
+# :class: dropdown
+# ```
+#
+# With $p = (1+\delta)/(C+1)$, so that $(1-p)/p = (C-\delta)/(1+\delta)$, the bound (6.23) is nonnegative exactly when
+#
+# $$
+# \sqrt{1-\beta_2}\,\frac{C-\delta}{1+\delta} \ \ge\ \sqrt{\beta_2(1+\delta)C + 1 - \beta_2} + \epsilon .
+# $$
+#
+# On the left a line in $C$, on the right a square root plus $\epsilon$: their difference is convex and negative at
+# $C = \delta$, so it changes sign once, and from that $C_0(\epsilon)$ on Adam drifts to $w = 1$ (the same fact lets
+# the code find $C_0$ by bisection). A larger $\epsilon$ only pushes the failure to a harder problem: once
+# $\epsilon$ dominates the square root, $C_0 \approx (1+\delta)\,\epsilon/\sqrt{1-\beta_2} = 20\,\epsilon$. The code
+# asserts that $C_0$ grows with $\epsilon$, that $C_0(10^{-8})$ is the 795 of Section 2's `smallest_C`, and that
+# $C_0/\epsilon$ is within 5% of 20 at $\epsilon = 10^6$. Only a schedule that lets $\epsilon_t$ grow, as in
+# Section 2, escapes every fixed $C$.
+
+# %%
+c0 = {}
+for eps_c in (1e-8, 1.0, 1e2, 1e4, 1e6):
+    lo, hi = 1, 2  # C = 1 = delta gives p = 1: the bound is negative there
+    while cx.adam_drift_bound(hi, 1.0, 0.99, eps_c) < 0:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:  # the bound is >= 0 exactly from one C on, so bisection finds that C
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if cx.adam_drift_bound(mid, 1.0, 0.99, eps_c) >= 0 else (mid, hi)
+    c0[eps_c] = hi
+print("smallest C with (6.23) >= 0: " + ", ".join(f"eps={e:.0e}: {c:,}" for e, c in c0.items()))
+print("C / eps: " + ", ".join(f"{c / e:.4g}" for e, c in c0.items() if e >= 1))
+assert list(c0.values()) == sorted(c0.values()), "a larger eps needs a larger C"
+assert c0[1e-8] == smallest_C[0.99], "the same C as Section 2 at eps = 1e-8"
+assert abs(c0[1e6] / 1e6 / 20 - 1) < 0.05, "C0 -> (1 + delta) eps / sqrt(1 - beta2) = 20 eps"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
 
 # %% [markdown]
 # ## Claims

@@ -23,8 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Chapter", "ChapterFailed", "Execution", "build_book", "chapter_dependencies", "chapters", "check_pair",
            "execute", "execution_key", "stage_book", "sync", "write_report"]
@@ -216,15 +218,45 @@ def _kernel_env(threads: int, metrics: Path, claims: str) -> dict[str, str]:
             "MPLBACKEND": INLINE_BACKEND}  # figures go into the notebook even when the caller is headless
 
 
+class CellProgress:
+    """One line per executed code cell: chapter, cell k of n, time since the start, the cell's own time, section.
+
+    Passed to papermill as nbclient's ``on_cell_start`` / ``on_cell_executed`` hooks, so a long chapter is never a
+    silent hour: ``  04-scq  cell 17/42  0:02:31  +12.4 s  3. The scalable relaxation``.
+    """
+
+    def __init__(self, chapter_id: str, code_cells: int, write=print) -> None:
+        self.chapter_id, self.total, self.write = chapter_id, code_cells, write
+        self.done, self.section = 0, ""
+        self.t0 = self.t_cell = time.perf_counter()
+
+    def on_cell_start(self, cell, cell_index: int, **_) -> None:
+        if cell.cell_type == "markdown":
+            heads = [line[3:].strip() for line in cell.source.splitlines() if line.startswith("## ")]
+            self.section = heads[-1] if heads else self.section
+        self.t_cell = time.perf_counter()
+
+    def on_cell_executed(self, cell, cell_index: int, **_) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        elapsed = int(now - self.t0)
+        clock = f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+        self.write(f"  {self.chapter_id}  cell {self.done}/{self.total}  {clock}  +{now - self.t_cell:.1f} s  "
+                   f"{self.section}".rstrip())
+
+    def hooks(self) -> dict[str, Any]:
+        return {"on_cell_start": self.on_cell_start, "on_cell_executed": self.on_cell_executed}
+
+
 def execute(ch: Chapter, scale: str | None = None, seed: int = 0, out_dir: Path | None = None, force: bool = False,
             device: str = "auto", timeout: int | None = None, log_output: bool = False, threads: int | None = None,
-            claims: str | None = None) -> Execution:
+            claims: str | None = None, progress: bool = False) -> Execution:
     """Execute chapter ``ch`` at ``scale`` with papermill; return ``(executed notebook, metrics JSON)``.
 
     The kernel runs with ``threads`` torch/BLAS threads (default :func:`default_threads`).  A previous execution
     in ``out_dir`` is reused (``.reused`` is then True) while :func:`execution_key` is unchanged; Markdown edits
     alone are copied in without executing.  ``claims="report"`` records failed claims without stopping (default:
-    ``$EFFCOURSE_CLAIMS``, else ``"assert"``).
+    ``$EFFCOURSE_CLAIMS``, else ``"assert"``).  ``progress`` prints a line per executed cell (:class:`CellProgress`).
     Raises :class:`ChapterFailed` naming the executed notebook and the failing cell.
     """
     import papermill as pm
@@ -236,7 +268,8 @@ def execute(ch: Chapter, scale: str | None = None, seed: int = 0, out_dir: Path 
     threads = default_threads() if threads is None else resolve_threads(threads)
     if claims not in CLAIM_MODES:
         raise ValueError(f"claims must be one of {CLAIM_MODES}; got {claims!r}")
-    out_dir = Path(out_dir or ROOT / "_build" / "executed" / scale) / ch.id
+    # absolute: the kernel runs in the chapter's folder and writes the metrics file by this path
+    out_dir = Path(out_dir or ROOT / "_build" / "executed" / scale).resolve() / ch.id
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_out = out_dir / f"{ch.name}.ipynb"
     metrics = out_dir / "metrics.json"
@@ -249,9 +282,14 @@ def execute(ch: Chapter, scale: str | None = None, seed: int = 0, out_dir: Path 
         p.unlink(missing_ok=True)
     import jupytext
 
+    t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / f"{ch.name}.ipynb"
-        jupytext.write(read_source(ch), src, fmt="ipynb")
+        nb = read_source(ch)
+        jupytext.write(nb, src, fmt="ipynb")
+        # +1: papermill injects a cell with the parameters
+        hooks = CellProgress(ch.id, 1 + sum(c.cell_type == "code" for c in nb.cells),
+                             lambda s: print(s, flush=True)).hooks() if progress else {}
         env = _kernel_env(threads, metrics, claims)
         env_before = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -262,7 +300,7 @@ def execute(ch: Chapter, scale: str | None = None, seed: int = 0, out_dir: Path 
                                 # The kernel's own log is noise here: its TCP-without-encryption warning is for remote
                                 # kernels, and on Ctrl-C it logs a ZMQError traceback from its closed sockets.  Cell
                                 # errors still reach us through papermill.
-                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **hooks)
         except pm.PapermillExecutionError as err:
             raise ChapterFailed(f"{ch.id} failed at scale {scale!r}, seed {seed}, in cell [{err.exec_count}] "
                                 f"(cell {err.cell_index} of the notebook): {err.ename}: {err.evalue}\n"
@@ -273,8 +311,42 @@ def execute(ch: Chapter, scale: str | None = None, seed: int = 0, out_dir: Path 
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+    rec = json.loads(metrics.read_text())
+    rec["execution"] = {"seconds": round(time.perf_counter() - t_start, 1), "threads": threads, **git_commit()}
+    metrics.write_text(json.dumps(rec, indent=1))
     stamp.write_text(key)
     return Execution(nb_out, metrics, False)
+
+
+def git_commit(root: Path = ROOT) -> dict[str, Any]:
+    """``{"commit": sha, "dirty": bool}`` of the checkout at ``root`` (``commit`` None outside a git checkout)."""
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip() != ""
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": sha, "dirty": dirty}
+
+
+def _summary_row(ch: Chapter, ex: Execution, seconds: float) -> dict[str, Any]:
+    rec = json.loads(ex.metrics.read_text())
+    asserted = [c for c in rec["claims"] if c.get("asserted", True)]
+    return {"chapter": ch.id, "how": "reused" if ex.reused else "executed",
+            "seconds": rec.get("execution", {}).get("seconds") if ex.reused else seconds,
+            "held": sum(bool(c["held"]) for c in asserted), "asserted": len(asserted)}
+
+
+def chapter_times_table(rows: list[dict[str, Any]]) -> str:
+    """The closing table of ``make book``: each chapter's execution time and asserted claims held."""
+    lines = [f"{'chapter':<32}{'run':>10}{'time':>10}{'claims held':>14}"]
+    for r in rows:
+        secs = "-" if r["seconds"] is None else f"{r['seconds']:.0f} s"
+        lines.append(f"{r['chapter']:<32}{r['how']:>10}{secs:>10}{r['held']:>8}/{r['asserted']:<5}")
+    total = sum(r["seconds"] or 0 for r in rows if r["how"] == "executed")
+    lines.append(f"{'total, chapters run now':<32}{'':>10}{total:>8.0f} s")
+    return "\n".join(lines)
 
 
 def stage_book(executed: dict[str, Path], dest: Path, root: Path = ROOT) -> Path:
@@ -379,17 +451,15 @@ def jupyter_book_cmd() -> list[str]:
 
 def build_book(scale: str = "book", seed: int = 0, root: Path = ROOT, out: Path | None = None,
                executed: dict[str, Path] | None = None, force: bool = False, progress: bool = True,
-               device: str = "auto", threads: int | None = None) -> Path:
+               device: str = "auto", threads: int | None = None, cell_progress: bool = False) -> Path:
     """Execute every written chapter at ``scale`` (reusing unchanged executions) and build the HTML site.
 
     Returns the site folder (``.../html``). Sphinx warnings are errors (``-n -W --keep-going``).
     """
-    import time
-
     out = Path(out or root / "_build" / ("site" if scale == "book" else f"site-{scale}"))
     if executed is None:
         threads = default_threads() if threads is None else threads
-        executed = {}
+        executed, summary = {}, []
         written = chapters(root, written_only=True)
         for i, ch in enumerate(written, 1):
             if progress:
@@ -397,11 +467,14 @@ def build_book(scale: str = "book", seed: int = 0, root: Path = ROOT, out: Path 
                       flush=True)
             t0 = time.perf_counter()
             ex = execute(ch, scale, seed, out_dir=root / "_build" / "executed" / scale, force=force, device=device,
-                         threads=threads)
+                         threads=threads, progress=progress and cell_progress)
             if progress:
                 how = "reused (unchanged)" if ex.reused else f"executed in {time.perf_counter() - t0:.0f} s"
                 print(f"[effcourse {i}/{len(written)}] {ch.id}: {how}", flush=True)
+                summary.append(_summary_row(ch, ex, time.perf_counter() - t0))
             executed[ch.id] = ex.notebook
+        if progress:
+            print(chapter_times_table(summary), flush=True)
     stage = stage_book(executed, out.parent / f"{out.name}-src", root)
     cmd = jupyter_book_cmd() + ["build", str(stage), "--path-output", str(out), "-n", "-W", "--keep-going"]
     if progress:
@@ -457,12 +530,17 @@ def _stable_ids(nb, old_path: Path) -> None:
 def sync(ch: Chapter, seed: int = 0, threads: int = 1) -> tuple[Path, str]:
     """Rewrite ``ch.notebook`` from ``ch.source``; marked cells keep outputs from a ``smoke`` execution.
 
+    The source's setup cell is rewritten first (:mod:`effcourse.book.setup_cell`).
+
     The execution is reused while the chapter's code and library are unchanged (a Markdown edit executes
     nothing), and cell ids stay stable.  Returns the notebook and what happened.
     """
     import jupytext
     import nbformat
 
+    from .setup_cell import apply
+
+    apply(ch.source, ch.id)  # the setup cell follows _config.yml's repository and the package version
     nb = read_source(ch)
     marked = [c for c in nb.cells if _marked(c)]
     how = "no marked cells, nothing executed"
@@ -535,6 +613,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", default=None,
                        help="torch/BLAS threads per chapter; default: $EFFCOURSE_THREADS, else the cores available")
         p.add_argument("--force", action="store_true", help="execute even when an unchanged execution exists")
+        p.add_argument("--quiet", action="store_true", help="no line per executed cell, only one per chapter")
 
     e = sub.add_parser("execute", help="execute chapters with papermill (reusing unchanged executions)")
     e.add_argument("chapters", nargs="*", help="chapter ids or names, e.g. 04-scq or scq (default: all)")
@@ -553,6 +632,8 @@ def _parser() -> argparse.ArgumentParser:
     sd.add_argument("--out", default=None, help="folder for the runs and the table (default: _build/seeds/SCALE)")
     sd.add_argument("--publish", action="store_true",
                     help="also write the table to book/hold-rates.json, which the report page shows")
+    sd.add_argument("--collect", action="store_true",
+                    help="execute nothing: build the table from the runs already in --out (a missing run is an error)")
     s = sub.add_parser("sync", help="rewrite .ipynb pairs from their .py sources (executing only what changed)")
     s.add_argument("chapters", nargs="*", help="chapter ids or names (default: all)")
     sub.add_parser("check", help="check that every pair is in sync")
@@ -609,13 +690,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{ch.id}: scale {args.scale!r}, seed {args.seed}, {args.threads} threads ...",
                       flush=True)
                 ex = execute(ch, args.scale, args.seed, out_dir=out, force=args.force, device=args.device,
-                             threads=args.threads, claims=args.claims, log_output=False)
+                             threads=args.threads, claims=args.claims, log_output=False, progress=not args.quiet)
                 rec = json.loads(ex.metrics.read_text())
                 held = sum(c["held"] for c in rec["claims"])
                 how = "reused an unchanged execution" if ex.reused else "executed"
                 print(f"{ch.id}: {how}; {held}/{len(rec['claims'])} claims held -> {ex.notebook}", flush=True)
         elif args.cmd == "book":
-            build_book(args.scale, args.seed, force=args.force, device=args.device, threads=args.threads)
+            build_book(args.scale, args.seed, force=args.force, device=args.device, threads=args.threads,
+                       cell_progress=not args.quiet)
         elif args.cmd == "seeds":
             try:
                 seed_list = seedsweep.parse_seeds(args.seeds)
@@ -625,8 +707,14 @@ def main(argv: list[str] | None = None) -> int:
                     else max(1, cores() // args.threads)) or ap.error("argument --jobs: at least 1")
             out = Path(args.out) if args.out else ROOT / "_build" / "seeds" / args.scale
             picked = [ch.id for ch in pick(args.chapters)]
-            results = seedsweep.sweep(picked, seed_list, args.scale, out, jobs=jobs, threads=args.threads,
-                                      device=args.device)
+            if args.collect:
+                try:
+                    results = seedsweep.collect(picked, seed_list, out)
+                except FileNotFoundError as err:
+                    ap.error(f"argument --collect: {err}")
+            else:
+                results = seedsweep.sweep(picked, seed_list, args.scale, out, jobs=jobs, threads=args.threads,
+                                          device=args.device)
             table = seedsweep.hold_rates(results, args.scale)
             js, md = seedsweep.write(table, out)
             print(md.read_text())

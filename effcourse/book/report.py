@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
+
 __all__ = ["BEGIN", "END", "ChapterEntry", "fill", "load", "md_cell", "render"]
 
 BEGIN = "<!-- effcourse:report -->"
@@ -57,11 +59,41 @@ def _held_cell(claim: Mapping[str, Any], scale: str) -> str:
     return f"{mark} (reported, not asserted)" if claim.get("reported") else f"{mark} (not asserted at {scale})"
 
 
+def _rate_row(rates: Mapping[str, Any] | None, chapter: str, name: str) -> Mapping[str, Any] | None:
+    return ((rates or {}).get("chapters", {}).get(chapter, {}).get("claims", {})).get(name)
+
+
 def _rate_cell(rates: Mapping[str, Any] | None, chapter: str, name: str) -> str:
-    row = ((rates or {}).get("chapters", {}).get(chapter, {}).get("claims", {})).get(name)
-    if row is None:
-        return "-"
-    return f"{row['held_count']}/{len(rates['seeds'])}"
+    row = _rate_row(rates, chapter, name)
+    return "-" if row is None else f"{row['held_count']}/{len(rates['seeds'])}"
+
+
+def _stats_cell(rates: Mapping[str, Any] | None, chapter: str, name: str) -> str:
+    from .seeds import format_stats
+
+    row = _rate_row(rates, chapter, name)
+    return "-" if row is None else md_cell(format_stats(row.get("value_stats")))
+
+
+def _seconds(rec: Mapping[str, Any]) -> str:
+    s = rec.get("execution", {}).get("seconds", rec["env"].get("seconds"))
+    return "-" if s is None else f"{s:.0f} s"
+
+
+def _memory(rec: Mapping[str, Any]) -> str:
+    env = rec["env"]
+    parts = [f"{env['peak_rss_mb']:.0f} MiB"] if env.get("peak_rss_mb") is not None else []
+    if env.get("cuda_peak_mb") is not None:
+        parts.append(f"GPU {env['cuda_peak_mb']:.0f} MiB")
+    return ", ".join(parts) or "-"
+
+
+def _commits(recs: Sequence[Mapping[str, Any]]) -> str:
+    found = sorted({(r.get("execution", {}).get("commit"), r.get("execution", {}).get("dirty")) for r in recs
+                    if r.get("execution", {}).get("commit")})
+    if not found:
+        return "an unrecorded commit"
+    return ", ".join(f"commit `{c[:10]}`" + (" with uncommitted changes" if dirty else "") for c, dirty in found)
 
 
 def _when(rec: Mapping[str, Any]) -> str:
@@ -97,7 +129,8 @@ def render(entries: Sequence[ChapterEntry], page_dir: str = "book", rates: Mappi
             f"{', '.join(f'`{s}`' for s in scales)}; **{sum(c['held'] for c in claims)} of {len(claims)} claims "
             f"held**, {sum(c['held'] for c in asserted)} of {len(asserted)} asserted. Executed {dates[0]} to "
             f"{dates[-1]} (UTC) with "
-            + "; ".join(f"torch {t}, Python {p}" for t, p in envs) + ".",
+            + "; ".join(f"torch {t}, Python {p}" for t, p in envs) + f", effcourse {__version__}, from "
+            + _commits(recs) + ".",
             "",
         ]
     else:
@@ -108,20 +141,22 @@ def render(entries: Sequence[ChapterEntry], page_dir: str = "book", rates: Mappi
                 f"claim is asserted only if it holds at {rates.get('assert_rate', 0.9):.0%} of fresh seeds.", ""]
     else:
         out += ["No seed sweep is published with this build (`make seeds`), so no hold rates are shown.", ""]
-    out += ["| chapter | part | scale | held | asserted, held | executed (UTC) | device |",
-            "|---|---|---|---|---|---|---|"]
+    out += ["| chapter | part | scale | held | asserted, held | executed (UTC) | device | threads | time "
+            "| peak memory |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         link = f"[{md_cell(e.title)}]({up}{e.page}.ipynb)"
         part = md_cell(e.part.split(":")[0])  # "Gautam (2024): efficient training" -> "Gautam (2024)"
         if e.record is None:
-            out.append(f"| {link} | {part} | - | **not executed** | - | - | - |")
+            out.append(f"| {link} | {part} | - | **not executed** | - | - | - | - | - | - |")
             continue
         cs = e.record["claims"]
         asr = [c for c in cs if c.get("asserted", True)]
         env = e.record["env"]
         out.append(f"| {link} | {part} | `{e.record['scale']}` | {sum(c['held'] for c in cs)}/{len(cs)} "
                    f"| {sum(c['held'] for c in asr)}/{len(asr)} | {_when(e.record)} "
-                   f"| {md_cell(env.get('device', '?'))} |")
+                   f"| {md_cell(env.get('device', '?'))} | {env.get('threads', '-')} | {_seconds(e.record)} "
+                   f"| {_memory(e.record)} |")
     for e in entries:
         out += ["", f"## {md_cell(e.title)}", ""]
         if e.record is None:
@@ -138,11 +173,18 @@ def render(entries: Sequence[ChapterEntry], page_dir: str = "book", rates: Mappi
             if not rows:
                 continue
             out += [f"**{title}** ({len(rows)})", "",
-                    "| claim | thesis | this build | scale | held | hold rate |", "|---|---|---|---|---|---|"]
+                    "| claim | thesis | this build | scale | held | hold rate | value over seeds |",
+                    "|---|---|---|---|---|---|---|"]
             for c in rows:
                 out.append(f"| {md_cell(c['name'])} | {md_cell(c['thesis'])} | {md_cell(c['ours'])} | `{r['scale']}` "
-                           f"| {_held_cell(c, r['scale'])} | {_rate_cell(rates, e.id, c['name'])} |")
+                           f"| {_held_cell(c, r['scale'])} | {_rate_cell(rates, e.id, c['name'])} "
+                           f"| {_stats_cell(rates, e.id, c['name'])} |")
             out.append("")
+        devs = r.get("deviations") or []
+        out += [f"**Deviations from the thesis** ({len(devs)})", ""]
+        out += [f"- **{md_cell(d['topic'])}**: the thesis: {md_cell(d['thesis'])}; here: {md_cell(d['here'])} "
+                f"({md_cell(d['why'])})" for d in devs] or ["None recorded."]
+        out.append("")
     return "\n".join(out) + "\n"
 
 

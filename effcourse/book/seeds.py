@@ -10,6 +10,7 @@ latest published table (``book/hold-rates.json``).
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ASSERT_RATE", "failing", "hold_rates", "parse_seeds", "sweep", "to_markdown", "write"]
+__all__ = ["ASSERT_RATE", "collect", "failing", "format_stats", "hold_rates", "parse_seeds", "sweep", "to_markdown",
+           "write"]
 
 ASSERT_RATE = 0.9  # an empirical claim is asserted only if it holds at >= 9 of 10 fresh base seeds
 
@@ -41,7 +43,8 @@ def parse_seeds(text: str) -> list[int]:
 def _one(chapter: str, scale: str, seed: int, out: Path, threads: int, device: str) -> dict[str, Any]:
     folder = out / f"seed-{seed}"
     cmd = [sys.executable, "-m", "effcourse.book.notebooks", "execute", chapter, "--scale", scale, "--seed",
-           str(seed), "--threads", str(threads), "--device", device, "--claims", "report", "--out", str(folder)]
+           str(seed), "--threads", str(threads), "--device", device, "--claims", "report", "--out", str(folder),
+           "--quiet"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     metrics = folder / chapter / "metrics.json"
     rec = json.loads(metrics.read_text()) if metrics.exists() else None
@@ -60,6 +63,7 @@ def sweep(chapters: Sequence[str], seeds: Sequence[int], scale: str, out: Path, 
     for name, v in (("jobs", jobs), ("threads", threads)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive int; got {v!r}")
+    out = Path(out).resolve()  # the runs are subprocesses; a relative folder must not depend on their cwd
     tasks = [(c, s) for c in chapters for s in seeds]
     results: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -76,6 +80,35 @@ def sweep(chapters: Sequence[str], seeds: Sequence[int], scale: str, out: Path, 
     return results
 
 
+def collect(chapters: Sequence[str], seeds: Sequence[int], out: Path) -> list[dict[str, Any]]:
+    """The results of runs already in ``out`` (as :func:`sweep` left them), executing nothing.
+
+    A run whose metrics file is missing raises ``FileNotFoundError``; one that has metrics but never finished
+    (no ``key.txt``: the chapter stopped) is a crashed run.
+    """
+    results = []
+    for c in chapters:
+        for s in seeds:
+            folder = Path(out) / f"seed-{s}" / c
+            metrics = folder / "metrics.json"
+            if not metrics.exists():
+                raise FileNotFoundError(f"no run of {c} at seed {s} in {out} (expected {metrics})")
+            done = (folder / "key.txt").exists()
+            results.append({"chapter": c, "seed": s, "ok": done, "record": json.loads(metrics.read_text()),
+                            "error": None if done else f"the run stopped before its end (see {folder})"})
+    return results
+
+
+def _stats(values: Iterable[Any]) -> dict[str, float] | None:
+    xs = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    xs = [x for x in xs if math.isfinite(x)]
+    if len(xs) < 2:
+        return None
+    mean = sum(xs) / len(xs)
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+    return {"mean": mean, "std": std, "n": len(xs)}
+
+
 def hold_rates(results: Iterable[Mapping[str, Any]], scale: str) -> dict[str, Any]:
     """One table from sweep results: per chapter, per claim, the outcome at every seed and the hold rate.
 
@@ -86,18 +119,24 @@ def hold_rates(results: Iterable[Mapping[str, Any]], scale: str) -> dict[str, An
     chapters: dict[str, Any] = {}
     for r in sorted(results, key=lambda r: (r["chapter"], r["seed"])):
         ch = chapters.setdefault(r["chapter"], {"claims": {}, "runs": {}})
+        rec = r["record"] or {}
         ch["runs"][str(r["seed"])] = {"ok": r["ok"], "error": r["error"],
-                                      "experiment_seeds": (r["record"] or {}).get("experiment_seeds")}
+                                      "experiment_seeds": rec.get("experiment_seeds"),
+                                      "seconds": rec.get("execution", {}).get("seconds"),
+                                      "peak_rss_mb": rec.get("env", {}).get("peak_rss_mb"),
+                                      "commit": rec.get("execution", {}).get("commit")}
         for c in (r["record"] or {}).get("claims", []):
             row = ch["claims"].setdefault(c["name"], {"kind": c.get("kind", "empirical"),
                                                      "asserted": c["asserted"], "held": {}})
             row["held"][str(r["seed"])] = bool(c["held"])
+            row.setdefault("values", {})[str(r["seed"])] = c.get("value")
             row["asserted"] = row["asserted"] or c["asserted"]
     for ch in chapters.values():
         for row in ch["claims"].values():
             n_held = sum(row["held"].get(str(s), False) for s in seeds)
             row["hold_rate"] = n_held / len(seeds) if seeds else 0.0
             row["held_count"] = n_held
+            row["value_stats"] = _stats(row.get("values", {}).values())  # mean +- std of the claim's value
     return {"scale": scale, "seeds": seeds, "assert_rate": ASSERT_RATE, "chapters": chapters}
 
 
@@ -112,6 +151,13 @@ def failing(table: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def format_stats(stats: Mapping[str, float] | None) -> str:
+    """``mean +- std (n)`` of a claim's recorded value over seeds, ``-`` when it has no numeric value."""
+    if not stats:
+        return "-"
+    return f"{stats['mean']:.4g} ± {stats['std']:.2g} (n={stats['n']})"
+
+
 def to_markdown(table: Mapping[str, Any]) -> str:
     """The claim x seed table as Markdown: one section per chapter, empirical claims first."""
     from .report import md_cell
@@ -120,13 +166,13 @@ def to_markdown(table: Mapping[str, Any]) -> str:
     out = [f"Scale `{table['scale']}`, base seeds {', '.join(map(str, seeds))}. "
            f"An asserted claim must hold at >= {ASSERT_RATE:.0%} of them.", ""]
     for cid, ch in table["chapters"].items():
-        out += [f"### {cid}", "", "| claim | kind | asserted | " + " | ".join(map(str, seeds)) + " | hold rate |",
-                "|---|---|---|" + "---|" * len(seeds) + "---|"]
+        out += [f"### {cid}", "", "| claim | kind | asserted | " + " | ".join(map(str, seeds))
+                + " | hold rate | value, mean +- std |", "|---|---|---|" + "---|" * len(seeds) + "---|---|"]
         rows = sorted(ch["claims"].items(), key=lambda kv: kv[1]["kind"] != "empirical")
         for name, row in rows:
             marks = " | ".join({True: "yes", False: "**no**"}.get(row["held"].get(str(s)), "-") for s in seeds)
             out.append(f"| {md_cell(name)} | {row['kind']} | {'yes' if row['asserted'] else 'reported'} | {marks} "
-                       f"| {row['held_count']}/{len(seeds)} |")
+                       f"| {row['held_count']}/{len(seeds)} | {format_stats(row.get('value_stats'))} |")
         crashed = [f"seed {s}: {md_cell(r['error'])}" for s, r in ch["runs"].items() if not r["ok"]]
         if crashed:
             out += ["", "Runs that stopped: " + "; ".join(crashed)]

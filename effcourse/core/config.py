@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 SCALES = ("smoke", "book", "full")
@@ -99,3 +100,34 @@ def config(chapter: str, scale: str) -> Config:
     pkg = package_name(chapter)
     mod = importlib.import_module(f"effcourse.{pkg}.config")
     return Config(pkg, scale, getattr(mod, scale.upper()))
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One way a chapter departs from its thesis: the topic, what the thesis does, what the chapter does, and why.
+
+    Each subpackage's ``config.py`` lists its chapter's in ``DEVIATIONS``: the one source that the chapter shows
+    (``run.deviations_table()``) and that the reproduction report lists.
+    """
+
+    topic: str
+    thesis: str
+    here: str
+    why: str
+
+    def __post_init__(self) -> None:
+        for name in ("topic", "thesis", "here", "why"):
+            v = getattr(self, name)
+            if not isinstance(v, str) or not v.strip():
+                raise ValueError(f"Deviation.{name} must be a non-empty string; got {v!r}")
+
+
+def deviations(chapter: str) -> tuple[Deviation, ...]:
+    """The chapter's departures from its thesis (``DEVIATIONS`` in its subpackage's ``config.py``)."""
+    mod = importlib.import_module(f"effcourse.{package_name(chapter)}.config")
+    devs = tuple(getattr(mod, "DEVIATIONS", ()))
+    bad = [d for d in devs if not isinstance(d, Deviation)]
+    if bad:
+        raise TypeError(f"effcourse.{package_name(chapter)}.config.DEVIATIONS must hold Deviation objects; "
+                        f"got {bad[0]!r}")
+    return devs

@@ -10,6 +10,7 @@ import gzip
 import os
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = [
     "idx_dataset",
     "mnist1d",
     "random_crop_flip",
+    "read_cifar_batch",
     "read_idx",
     "standardize",
 ]
@@ -169,20 +171,34 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dt
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (the MNIST format; ``.gz`` allowed): magic ``0x0000 TT NN``, ``NN`` big-endian sizes."""
+    """Read one IDX file (the MNIST format; ``.gz`` allowed): magic ``0x0000 TT NN``, ``NN`` big-endian sizes.
+
+    An empty, truncated or foreign file raises ``ValueError`` naming the file and what is wrong with it.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: unreadable gzip data ({err}); the file is truncated or not gzip") from err
+    if not raw:
+        raise ValueError(f"{path} is empty (expected an IDX file)")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
     ndim = raw[3]
+    if ndim == 0 or len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: IDX header truncated or invalid ({ndim} dimensions, {len(raw)} bytes)")
     shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     dt = np.dtype(_IDX_DTYPES[raw[2]])
-    data = np.frombuffer(raw, dtype=dt, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} ({int(np.prod(shape))} values), file holds {data.size}")
-    return data.reshape(shape)
+    body = len(raw) - 4 - 4 * ndim
+    expected = int(np.prod(shape)) * dt.itemsize
+    if body != expected:
+        raise ValueError(f"{path}: header says {shape} ({expected} bytes of data), file holds {body} bytes"
+                         + (" (truncated)" if body < expected else ""))
+    return np.frombuffer(raw, dtype=dt, offset=4 + 4 * ndim).reshape(shape)
 
 
 def _find(root: Path, stem: str) -> Path:
@@ -190,6 +206,21 @@ def _find(root: Path, stem: str) -> Path:
         if cand.exists():
             return cand
     raise FileNotFoundError(f"{root} has neither {stem} nor {stem}.gz")
+
+
+def _idx_pair(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N x H x W, uint8) and labels (N, in 0..9) of one IDX split, checked against each other."""
+    ip, lp = _find(root, f"{prefix}-images-idx3-ubyte"), _find(root, f"{prefix}-labels-idx1-ubyte")
+    x, y = read_idx(ip), read_idx(lp)
+    if x.ndim != 3 or x.dtype != np.uint8:
+        raise ValueError(f"{ip}: expected uint8 images N x H x W; got {x.dtype} {x.shape}")
+    if y.ndim != 1 or y.dtype != np.uint8:
+        raise ValueError(f"{lp}: expected uint8 labels of shape (N,); got {y.dtype} {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{ip} holds {len(x)} images but {lp} holds {len(y)} labels")
+    if y.size and int(y.max()) > 9:
+        raise ValueError(f"{lp}: labels must be 0..9; found {int(y.max())}")
+    return x, y
 
 
 def idx_dataset(name: str = "mnist", root: str | os.PathLike | None = None, flat: bool = False,
@@ -202,12 +233,8 @@ def idx_dataset(name: str = "mnist", root: str | os.PathLike | None = None, flat
     if name not in ("mnist", "fashion-mnist"):
         raise ValueError(f"name must be 'mnist' or 'fashion-mnist'; got {name!r}")
     r = data_root(name, root)
-    xtr = read_idx(_find(r, "train-images-idx3-ubyte"))
-    ytr = read_idx(_find(r, "train-labels-idx1-ubyte"))
-    xte = read_idx(_find(r, "t10k-images-idx3-ubyte"))
-    yte = read_idx(_find(r, "t10k-labels-idx1-ubyte"))
-    if xtr.shape[0] != ytr.shape[0] or xte.shape[0] != yte.shape[0]:
-        raise ValueError(f"{r}: images and labels disagree in count")
+    xtr, ytr = _idx_pair(r, "train")
+    xte, yte = _idx_pair(r, "t10k")
 
     def imgs(a):
         a = torch.as_tensor(a.astype(np.float32) / 255.0, dtype=dtype, device=device)
@@ -221,6 +248,60 @@ def idx_dataset(name: str = "mnist", root: str | os.PathLike | None = None, flat
 
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and NumPy arrays only: a pickle names callables that it runs on loading, and a
+    file that claims to be a CIFAR-10 batch must not get to run anything else."""
+
+    # (module, name) pairs a CIFAR-10 batch needs: NumPy's array and scalar reconstruction, under NumPy 1 and 2 names
+    # (and _codecs.encode, with which protocol-2 pickles written by Python 3 spell bytes)
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")} | {
+        (f"numpy.{core}.{mod}", name) for core in ("core", "_core")
+        for mod, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only lists, "
+                                         "bytes and NumPy arrays")
+        if module.startswith("numpy.core."):  # NumPy 2 keeps these under numpy._core (numpy.core warns)
+            try:
+                return super().find_class("numpy._core." + module[len("numpy.core."):], name)
+            except (ImportError, AttributeError):
+                pass
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch as ``(images N x 3 x 32 x 32 uint8, labels N int64)``, loaded safely.
+
+    Only NumPy arrays and plain containers are unpickled (a pickle can otherwise run code); an empty, truncated or
+    malformed file raises ``ValueError`` naming the file and the problem.
+    """
+    p = Path(path)
+    if p.stat().st_size == 0:
+        raise ValueError(f"{p} is empty (expected a CIFAR-10 python batch)")
+    try:
+        with open(p, "rb") as f:
+            d = _CifarUnpickler(f, encoding="bytes").load()
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{p}: not a CIFAR-10 batch: {err}") from err
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise ValueError(f"{p}: truncated or corrupt pickle ({type(err).__name__}: {err})") from err
+    if not isinstance(d, dict):
+        raise ValueError(f"{p}: a CIFAR-10 batch is a dict with 'data' and 'labels'; got {type(d).__name__}")
+    data = d.get(b"data", d.get("data"))
+    labels = d.get(b"labels", d.get("labels"))
+    if data is None or labels is None:
+        raise ValueError(f"{p} is not a CIFAR-10 batch (no 'data'/'labels' keys)")
+    data, labels = np.asarray(data), np.asarray(labels)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{p}: 'data' must be uint8 of shape (N, 3072); got {data.dtype} {data.shape}")
+    if labels.shape != (data.shape[0],):
+        raise ValueError(f"{p}: {data.shape[0]} images but labels of shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{p}: labels must be 0..9; found {labels.min()}..{labels.max()}")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def cifar10(root: str | os.PathLike | None = None, normalize: bool = True, device: str | torch.device = "cpu",
@@ -239,13 +320,7 @@ def cifar10(root: str | os.PathLike | None = None, normalize: bool = True, devic
         p = r / fname
         if not p.exists():
             raise FileNotFoundError(f"{r} lacks {fname} (expected data_batch_1..5 and test_batch)")
-        with open(p, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-        data = d.get(b"data", d.get("data"))
-        labels = d.get(b"labels", d.get("labels"))
-        if data is None or labels is None:
-            raise ValueError(f"{p} is not a CIFAR-10 batch (no 'data'/'labels' keys)")
-        return np.asarray(data, np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, np.int64)
+        return read_cifar_batch(p)
 
     parts = [load(f"data_batch_{i}") for i in range(1, 6)]
     xtr, ytr = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

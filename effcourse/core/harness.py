@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import SCALES, config
+from .config import SCALES, config, deviations
 from .tables import Table
 
 __all__ = [
@@ -280,7 +280,13 @@ class Run:
                 "device_name": (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
                                 else platform.processor() or platform.machine()),
                 "threads": self.threads,
+                # measured by the kernel itself: what the chapter cost, for the report (shown, never asserted)
+                "seconds": round((_dt.datetime.now(_dt.timezone.utc) - self.started).total_seconds(), 1),
+                "peak_rss_mb": _peak_rss_mb(),
+                **({"cuda_peak_mb": round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)}
+                   if self.device.type == "cuda" else {}),
             },
+            "deviations": [vars(d) for d in deviations(self.chapter)],
         }
 
     def _write(self) -> None:
@@ -317,6 +323,14 @@ class Run:
         """A Markdown table of ``rows`` (see :func:`effcourse.core.tables.table`), shown when a cell ends in it."""
         return Table(rows, columns, **kwargs)
 
+    def deviations_table(self) -> Table:
+        """The chapter's departures from its thesis (``DEVIATIONS`` in its ``config.py``) as a table."""
+        rows = [{"topic": d.topic, "thesis": d.thesis, "here": d.here, "why": d.why}
+                for d in deviations(self.chapter)]
+        if not rows:
+            raise ValueError(f"{self.chapter} lists no deviations: add DEVIATIONS to its config.py")
+        return self.table(rows)
+
     def claims_table(self):
         """Display the claims table (returns an IPython ``Markdown`` object)."""
         from IPython.display import Markdown
@@ -325,6 +339,16 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(chapter={self.chapter!r}, scale={self.scale!r}, seed={self.seed}, device='{self.device}')"
+
+
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, in MiB (None where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if platform.system() == "Darwin" else 2**10), 1)  # bytes on macOS, KiB on Linux
 
 
 def load_record(path: str | os.PathLike) -> Mapping[str, Any]:

@@ -8,6 +8,8 @@ comes first (``None``: steps only).  Both are deterministic; wall time is never 
 come from the chapter's ``SEED`` (``run.seeds``): ``interp_n_seeds`` and ``cls_n_seeds`` are counts.
 """
 
+from ..core.config import Deviation
+
 SMOKE = dict(
     dtype="float64",
     # exact checks
@@ -50,4 +52,67 @@ FULL = dict(
     cls_local_steps=500, cls_local_lr=1e-2, cls_kappa=0.9, cls_e2e_lr=1e-3, cls_e2e_steps=20000,
     cls_batch_size=1024, cls_eval_every=100,
     e2e_flop_factor=10.0,
+)
+
+DEVIATIONS = (
+    Deviation("experiments and seeds",
+              thesis="The conclusion reports experiments on function interpolation, MNIST and Fashion-MNIST, with no "
+                     "settings, tables or numbers.",
+              here="The protocol is this book's: 5 interpolation seeds and 3 digit seeds from run.seeds, claims as "
+                   "medians or worst seeds against thresholds (3x test MSE, 0.95 accuracy); every number is the "
+                   "book's.",
+              why="Nothing to compare with; the thresholds were fixed on the development seeds 0-4."),
+    Deviation("interpolation task",
+              thesis="Smooth and non-smooth 1-D interpolation, targets and sizes unspecified.",
+              here="sin 2u + 0.3u and abs(sin 2u) - 0.2 sign u on [-3, 3], 200 training points on an even grid and "
+                   "500 uniform random test points (1,000 and 2,000 at full).",
+              why="Unspecified; random training points let an exact least-squares fit put a huge weight on a unit "
+                  "active at a single edge point."),
+    Deviation("data set",
+              thesis="MNIST and Fashion-MNIST classification.",
+              here="scikit-learn's 8x8 digits (1,257 training and 540 test images, standardized) at book scale; MNIST "
+                   "(or Fashion-MNIST) from local IDX files at full.",
+              why="No downloads and a two-core CPU budget."),
+    Deviation("model",
+              thesis="Order n and number of blocks L unspecified; no bias terms (D = 0, Assumption 2).",
+              here="ReLU, n = 40 in 4 blocks for interpolation and n = 100 in 5 blocks for digits (100 in 5 and 500 "
+                   "in 10 at full), a constant input feature for biases, float64 throughout.",
+              why="Unspecified; float32 rounding turns the collinear ReLU features into near-collinear ones and the "
+                  "least-squares output weights explode."),
+    Deviation("subproblem solvers",
+              thesis="Algorithm 2 leaves the initialization of X_i, the shallow-problem solver, its steps and T open "
+                     "(it cites convex reformulations); cross-entropy subproblems by local search (Remark 2).",
+              here="Gaussian weights over sqrt(fan-in), exact least squares for C, Adam on the shallow problem "
+                   "(book: 5 x 300 steps at lr 1e-2 for interpolation, 2 x 100 at 2e-2 for digits) and a closing "
+                   "least-squares fit; local search is Adam on the block and all C jointly (500 and 200 steps).",
+              why="Unspecified; Adam is the local search Remark 2 allows, and the closing fit makes the objective "
+                  "non-increasing from block to block."),
+    Deviation("end-to-end baseline",
+              thesis="Projected gradient with implicit differentiation (El Ghaoui et al.), the projection a "
+                     "bisection of cost O(n^3) (Remark 4), no settings.",
+              here="A dense model of the same order with a feed-through D, Adam (lr 1e-2; 1e-3 on MNIST), infinity "
+                   "norm of A at most 0.95 (interpolation) or 0.9 (digits) by an exact sort-based row-wise l1 "
+                   "projection of cost O(n^2 log n), fixed-point tolerance 1e-6, full batch (batches of 1,024 on "
+                   "MNIST).",
+              why="Unspecified; the sort-based projection is exact (checked against cvxpy) and cheaper."),
+    Deviation("compute budget",
+              thesis="Claims superior training time, without saying how it was measured.",
+              here="Methods compared at equal counted FLOPs; end to end stops at 10x the sequential FLOPs or after "
+                   "5,000 (interpolation) and 2,000 (digits) steps, 20,000 at full; wall time is shown, never "
+                   "compared.",
+              why="Wall time moves with the machine, its load and its thread count; a FLOP count does not."),
+    Deviation("well-posedness bound and Assumption 3",
+              thesis="Prints the Perron-Frobenius eigenvalue of abs(A) as strictly below the infinity norm of A, and "
+                     "Assumption 3 as A_ij = 0 for i < j (upper triangular, blocks stacked in reverse).",
+              here="Uses less than or equal (equality for 0.3 times the 3x3 ones matrix) and A_ij = 0 for i <= j, "
+                   "strictly lower block triangular in the natural block order.",
+              why="Errata: the strict inequality fails for equal row sums, and i < j would allow diagonal blocks "
+                  "that (2.5) excludes."),
+    Deviation("Theorems 2 and 3",
+              thesis="(2.13) constrains A_ij where A_ii is meant, the converse needs only eps > 0, and Theorem 3 "
+                     "lets its coefficients depend on the sample l.",
+              here="Triangular A_ii, eps in (0, 2), coefficients shared by all samples; both directions checked "
+                   "numerically on random instances, not proved.",
+              why="Errata: with eps >= 2 the diagonal leaves (-1, 1), and sample-dependent coefficients make "
+                  "Theorem 3 vacuous."),
 )

@@ -6,6 +6,8 @@ counts: the chapter draws the seeds themselves from its base ``SEED`` (``run.see
 ``dataset`` is the data set of the small network (through ``effcourse.core.data.dataset``).
 """
 
+from ..core.config import Deviation
+
 SMOKE = dict(
     # SPSA checks
     mc_draws=4_000, bias_draws=300, mu_grid=[1.0, 0.3, 0.1, 0.03, 0.01],
@@ -62,4 +64,76 @@ FULL = dict(
     lm_fo_lr=1e-3, lm_eval_every=1_000, lm_anneal=True, lm_n_seeds=3,
     mem_model="models/roberta-large", mem_batch=64, mem_seq=128,
     cos_dims=[100, 1000, 10_000], cos_q=[1, 4, 16, 64], cos_draws=10_000,
+)
+
+DEVIATIONS = (
+    Deviation("least-squares problem",
+              thesis="d = 100, n = 1000 with Table 3.7's rates; the distributions of X and w, the noise, sum or mean, "
+                     "the start and the run length unspecified (Fig. 3.1a).",
+              here="Standard normal X and w*, noise 0.1, the mean squared residual, w_0 = 0, 1e7 queries per ZO method "
+                   "(2e7 at full) and 20,000 FO-SGD steps (50,000 at full), three seeds.",
+              why="Unspecified; with the sum instead of the mean, lr 1e-3 diverges."),
+    Deviation("small network",
+              thesis="Fig. 3.1b: an MLP with hidden sizes 32 and 16 on MNIST (25K parameters), MeZO at lr 1e-3 or 1e-4 "
+                     "and batch 32, 64 or 128.",
+              here="The same hidden sizes on the bundled 8x8 digits (2,778 parameters, 512 training images, at every "
+                   "scale), MeZO at lr 3e-3 and batches 8 to 128 for 10,000 steps (20,000 at full), three seeds "
+                   "(five at full).",
+              why="No downloads and a CPU budget; whether MeZO is unstable at the thesis's own rates is not tested."),
+    Deviation("transformer and task",
+              thesis="DistilBERT and RoBERTa-large, full and partial fine-tuning, on 512 training and 256 test "
+                     "examples of MNLI, QNLI, SST-2 and CoLA.",
+              here="Book: all-MiniLM-L6-v2 (a PyPI package) with a fresh head, only the pooler and head trained (148K "
+                   "parameters), on a generated sentiment task with negation and but-clauses, 256 training and 256 "
+                   "test sentences; full: DistilBERT's last layer and classifier on 512 and 256 examples of SST-2 "
+                   "from local tsv files.",
+              why="Offline CPU; in a trial, a few hundred ZO steps on MiniLM's last layer (1.9M parameters) moved the "
+                  "loss by under 1%."),
+    Deviation("fine-tuning budget and rates",
+              thesis="Batch 64; MeZO 200K steps, MeZO-SVRG 50K steps (q = 2), FO-SGD 1K steps; rates from grids whose "
+                     "selected values are mostly lost in the OCR; single runs.",
+              here="Book: batch 32, MeZO 6,000 steps at lr 1e-3, MeZO-SVRG 1,800 steps at (1e-2, 1e-3), FO-SGD 1,000 "
+                   "steps at 0.03, three seeds (FO-SGD at the first only); full: batch 64, 200K / 50K / 1K steps at "
+                   "1e-5, (1e-4, 1e-6) and 1e-3.",
+              why="CPU budget; the book's rates come from a one-seed grid, the full ones from the thesis's grids "
+                  "(eta_1, eta_2 as in Figs. 3.4b and 3.5b)."),
+    Deviation("shared direction and Theorem 4",
+              thesis="Alg. 3 does not say whether its two minibatch estimates share one z; Theorem 4 bounds the "
+                     "gradient norm by O(d/T + 1(b<n)/b) with slips (A1's square, a step not divided by d, the last "
+                     "iterate for a random one) and no constants.",
+              here="One shared z by default (independent as an option); section 5 runs both on least squares at "
+                   "eta_1 = eta_2 = 1e-3, q = 2, and tests only the floor's shape in b, not the rate.",
+              why="Unspecified: the lemmas condition on one z while the public code draws two, and the printed "
+                  "theorem cannot be checked as stated."),
+    Deviation("cost accounting",
+              thesis="Counts queries inconsistently across tables (the FP32 tables charge 512 per MeZO-SVRG step, 25% "
+                     "low) and compares GPU-hours to MeZO's peak accuracy (Table 3.4).",
+              here="Every method is charged single-sample forward passes (MeZO 2b a step, a MeZO-SVRG anchor 2n, a "
+                   "minibatch step 4b); the Table 3.4 claim counts batched forward passes to MeZO's best fine-tuning "
+                   "loss, with wall time shown only.",
+              why="An erratum in the thesis's accounting; wall time depends on the machine and its load."),
+    Deviation("learning-rate annealing (Alg. 6)",
+              thesis="Used in every language-model run with kappa 1.05 and alpha 5; which losses feed it and how often "
+                     "it fires are unspecified (the public code adds rate floors).",
+              here="Off at book scale; on at full, fed minibatch losses and checked once per epoch, without floors.",
+              why="In a trial at book scale it fired on minibatch noise and annealed a run to a standstill."),
+    Deviation("ablations",
+              thesis="mu in {1, 0.5, 0.1, 0.01} and q in {1, 2, 5, 10} on DistilBERT and MNLI at (1e-4, 1e-6) (Figs. "
+                     "3.4b, 3.5b); anchors of 256 and 128 of 512 on DistilBERT in BF16 (Table 3.10).",
+              here="The digits network at (1e-2, 1e-3) and batch 64, 3,000 iterations (3,500 at full): mu adds 1e-3, q "
+                   "1 to 10, fresh anchors of 256 and 128 of 512.",
+              why="No pretrained model or GLUE data offline, and a CPU budget."),
+    Deviation("memory",
+              thesis="RoBERTa-large in FP32 on an A100, nvidia-smi peak after at least 100 MNLI steps, batch 16 to 64 "
+                     "and context 128 to 512 (Table 3.3).",
+              here="Book: MiniLM at batch 32 and sequence 128 on random token ids, two steps per method in a fresh "
+                   "process, peak resident memory above the libraries (CUDA peak allocation on a GPU); full: "
+                   "RoBERTa-large at batch 64, sequence 128.",
+              why="Offline CPU; a peak counter never goes down, so each method needs its own process."),
+    Deviation("not reproduced",
+              thesis="GPT2-XL, OPT-2.7B and OPT-6.7B (Table 3.2, Fig. 3.3), BF16 runs (Tables 3.19-3.25), prompted "
+                     "runs (Table 3.15), RoBERTa-large fine-tuning (Fig. 3.1c) and tasks other than SST-2.",
+              here="Not configured at any scale; the chapter quotes Tables 3.1, 3.2 and 3.4 for comparison.",
+              why="They need pretrained weights, GLUE and SuperGLUE data and GPU time; full covers DistilBERT on "
+                  "SST-2 only."),
 )

@@ -5,6 +5,8 @@ Seeds are counts: the chapter draws ``n_seeds`` experiment seeds from its base s
 codebook-initialization study reuses the first ``n_init_seeds`` of them, so that its U(-1/K, 1/K) and N(0, 1) runs
 are paired (same weights and minibatch order, only the codebook differs)."""
 
+from ..core.config import Deviation
+
 _COMMON = dict(
     beta=0.25, lam=0.1, alg9_steps=20, lr=1e-3,
     layer_sizes=[(4, 16), (16, 128)], layer_columns=64, alternating_steps=[2, 20, 100, 1000], alg9_instances=5,
@@ -34,4 +36,73 @@ FULL = dict(
     num_codes=128, code_dim=16, batch_size=128, steps=19550, eval_every=391, n_seeds=5,
     methods=["ae", "vq", "vq_rep", "scq"], n_init_seeds=3, init_methods=["vq", "vq_rep", "scq", "simvq"],
     alternating_train=True,
+)
+
+DEVIATIONS = (
+    Deviation(
+        "data set",
+        thesis="CIFAR-10 (32x32 to 16x16 latents) and GTSRB (48x48 to 24x24)",
+        here="scikit-learn's 8x8 digits, pixels in [0, 1], fixed stratified 70/30 split (1,257 training and 540 "
+             "test images), so 4x4 latents at book scale; CIFAR-10 with pixels in [0, 1] at full",
+        why="no downloads and a CPU budget; CIFAR-10 must be placed in $EFFCOURSE_DATA by hand"),
+    Deviation(
+        "architecture",
+        thesis="Table 5.3's sizes, the model itself only 'depicted in [118]' (Figure 5.3 is missing)",
+        here="the classic VQ-VAE encoder at those sizes: one stride-2 4x4 conv, a 3x3 conv, 2 residual blocks "
+             "(32 channels, 16 residual channels), a 1x1 conv to F = 16; the decoder mirrors it with a "
+             "transposed conv",
+        why="the architecture is not given in the text; one stride-2 stage is what 32x32 to 16x16 implies"),
+    Deviation(
+        "training budget and seeds",
+        thesis="19,550 steps of batch 128 (50 epochs), metrics averaged over 5 runs",
+        here="800 steps of batch 128 and 3 seeds at book scale (the non-quantized reference on the first seed "
+             "only), 19,550 steps and 5 seeds at full; seeds derived from SEED, partial last batches dropped",
+        why="two CPU cores; the claims name their criterion over the seeds (worst seed or median)"),
+    Deviation(
+        "optimizer",
+        thesis="optimizer and learning rate not stated",
+        here="Adam with learning rate 1e-3 and PyTorch's other defaults, for every method",
+        why="unspecified; Adam at 1e-3 is the common VQ-VAE choice"),
+    Deviation(
+        "codebook initialization",
+        thesis="'randomly initialize' the codebook, distribution not stated",
+        here="U(-1/K, 1/K) for the main runs, and a paired study with N(0, 1) codebooks on the same 3 seeds",
+        why="unspecified, and the choice changes every result (with N(0, 1) VQ collapses)"),
+    Deviation(
+        "simplex projection",
+        thesis="Algorithm 9: ridge solve, then m = 20 rounds of alternating orthant and hyperplane projections "
+               "(step 6 missing in print); backward pass not stated",
+        here="the ridge solve followed by the exact sort-based Euclidean simplex projection, differentiated by "
+             "autograd; Algorithm 9 as printed is trained once, on the first seed, for comparison",
+        why="20 alternating rounds leave weights off the simplex, and Algorithm 9 as printed diverged at K = 128, "
+            "F = 16 in the digest's prototype"),
+    Deviation(
+        "loss scaling",
+        thesis="(5.5) with squared norms, weighted 1 - beta (codebook) and beta (commitment)",
+        here="the same weights (not van den Oord's 1 and beta), with means over entries in place of sums for the "
+             "reconstruction and both quantizer terms",
+        why="the thesis does not state the reduction; means keep the terms' scales independent of image and "
+            "latent size"),
+    Deviation(
+        "metrics",
+        thesis="quantization error and perplexity without definitions for SCQ; quantizer time on a GPU",
+        here="quantization error = mean of (z_e - z_q)^2 over entries; perplexity both hard (largest weight) and "
+             "soft (mean weights), plus codes used and nonzeros; quantizer forward time per test batch on the "
+             "machine that runs the page (a CPU at book scale)",
+        why="the thesis's SCQ perplexity cannot be matched without a definition, and the book runs on CPUs"),
+    Deviation(
+        "quantizers compared",
+        thesis="VQVAE, + Rep, + Affine + OPT, + Rep + Affine + OPT, Gumbel-VQVAE, RQVAE, SCQVAE and a "
+               "non-quantized AE; replacement schedule not given",
+        here="the non-quantized AE, VQ, VQ with dead codes reset to random encoder outputs every 100 steps, and "
+             "SCQ; SimVQ, which is not in the thesis, in the initialization study",
+        why="the chapter's questions need VQ, replacement and SCQ; the affine, Gumbel and residual variants are "
+            "left out for the CPU budget"),
+    Deviation(
+        "experiments not reproduced",
+        thesis="GTSRB results (Table 5.1) and the VQGAN/SCQGAN comparison on LSUN Church and Classroom with LPIPS "
+               "(Tables 5.2 and 5.4, Figures 5.2 and 5.5-5.7)",
+        here="not run at any scale",
+        why="GTSRB has no loader in effcourse.core.data, LPIPS needs pretrained weights that cannot be had "
+            "offline, and 256x256 GAN training is out of reach on CPUs"),
 )

@@ -4,6 +4,8 @@
 no configuration fixes a seed.
 """
 
+from ..core.config import Deviation
+
 # One-shot pruning with CS: an s_init sweep at the thesis's lambda, and a lambda sweep at s_init = -0.1 (Fig. 4.10
 # controls supermask sparsity the same way: "by varying s_init and lambda").
 _CS_ONESHOT_BOOK = [(-0.1, 1e-8), (-0.2, 1e-8), (-0.3, 1e-8), (-0.35, 1e-8), (-0.4, 1e-8), (-0.45, 1e-8),
@@ -54,4 +56,84 @@ FULL = dict(
     hp_s_init=-0.2, hp_beta_finals=[50.0, 100.0, 150.0, 200.0], hp_lams=[0.0, 1e-12, 1e-10, 1e-8], hp_epochs=85,
     sm_epochs=100, sm_lr=3e-4, sm_cs_lams=[1e-8], sm_ss_s_inits=[round(-0.2 + 0.02 * i, 2) for i in range(16)],
     sm_ss_lr=100.0,
+)
+
+DEVIATIONS = (
+    Deviation(
+        "data set",
+        thesis="CIFAR-10 (50,000 training and 10,000 test images, crops and flips); ImageNet for Table 4.3",
+        here="scikit-learn's 8x8 digits at smoke and book scale (fixed stratified 70/30 split, 1,257/540 images, "
+             "standardized, the 4 pixels constant on the training split dropped); CIFAR-10 at full",
+        why="no downloads and two CPU cores; CIFAR-10 is read from $EFFCOURSE_DATA at full scale only"),
+    Deviation(
+        "model",
+        thesis="ResNet-20 and VGG-16, every 3x3 convolution masked (not ResNet-20's 1x1 shortcuts, not the "
+               "classifier); Conv-6 for supermasks",
+        here="an MLP 60-256-128-10 whose two hidden layers (48,128 weights) are masked by every method, the "
+             "classifier dense; ResNet-20 alone at full",
+        why="CPU budget; a dense classifier also avoids the layer collapse of global magnitude pruning at >= 99 % "
+            "sparsity"),
+    Deviation(
+        "ticket-search budget",
+        thesis="85-epoch rounds of SGD (lr 0.1, momentum 0.9, batch 128 for ResNet-20, lr / 10 at epochs 56 and 71); "
+               "IMP 30 rounds; CS 11 values of s_init in [-0.3, 0.3], 5 rounds each; 3 seeds",
+        here="20-epoch rounds (3 at smoke), lr 0.05, batch 64, lr / 10 at 2/3 and 5/6 of the round; IMP and IMP-C "
+             "22 rounds; CS 6 values of s_init from -0.3 to 0.05, 5 rounds each; 3 seeds; the thesis's protocol "
+             "at full",
+        why="CPU budget; 22 IMP rounds reach 0.74 % remaining, past the 21 rounds the 1 % comparison needs"),
+    Deviation(
+        "mask learning rate",
+        thesis="the mask parameters s use the weights' optimizer and learning rate",
+        here="s gets 20 times the weights' learning rate at smoke and book scale; 1 times at full",
+        why="our rounds have about 400 steps against about 33,000, and at the weights' rate s hardly leaves s_init, "
+            "so the sign of s_init alone decides the sparsity"),
+    Deviation(
+        "one-shot pruning",
+        thesis="200 epochs (lr / 10 at 80 and 120), every mask fixed at epoch 160, then 40 epochs of fine-tuning "
+               "at lr 1e-3; schedules of MP and GMP not stated",
+        here="20 epochs, masks fixed, 10 epochs of fine-tuning at lr 0.005; MP prunes once by global magnitude, GMP "
+             "follows the cubic schedule from 10 to 60 % of all 30 epochs; at full 160 + 40 epochs, but with the lr "
+             "drops at epochs 105 and 134 (the rounds' fractions), not 80 and 120",
+        why="CPU budget, and the thesis leaves MP's and GMP's pruning schedules open"),
+    Deviation(
+        "hyperparameter study",
+        thesis="ResNet-20, one knob varied at a time at three settings of the other two (Figs 4.5-4.7): lambda in "
+               "[0, 1e-8], beta_final in [50, 200], s_init in [-0.3, 0.3]",
+        here="one 20-epoch round at s_init = -0.1 per beta_final in 25-500 and per lambda in 0-1e-4 (at full "
+             "s_init = -0.2, beta_final 50-200, lambda 0-1e-8); the s_init effect is read off the ticket search",
+        why="CPU budget; lambda up to 1e-4 because at 1e-8 the penalty (lambda d about 5e-4) cannot act on a "
+            "50,000-weight MLP"),
+    Deviation(
+        "supermasks",
+        thesis="Conv-6 with frozen random weights, 100 epochs, Adam 3e-4 for CS, SGD lr 100 for SS masks; sparsity "
+               "set by s_init and lambda",
+        here="the digits MLP with every layer masked (classifier included), 20 epochs; CS with Adam 0.01 at "
+             "s_init = 0 and 4 values of lambda, SS with SGD lr 100 and s_init 0, 1, 2; at full ResNet-20 (not "
+             "Conv-6) for 100 epochs at Adam 3e-4",
+        why="CPU budget: a larger Adam learning rate for the short runs; the full configuration builds cfg.model, "
+            "so no Conv-6"),
+    Deviation(
+        "CS details the sources leave open",
+        thesis="Alg. 2 resets s to min(beta s, s_init) and rounds with H(s) = 1{s >= 0}; the authors' code resets to "
+               "min(s, s_init), divides the gate by sigma(s_init) and steps beta per epoch",
+        here="the thesis's reset, H(s) = 1{s >= 0} read at the end of a round before the reset, no rescaling by "
+             "sigma(s_init), beta stepped every iteration as in Alg. 1",
+        why="the code's reset reopens pruned gates, its rescaling inflates rewound weights without batch norm, and "
+            "after the reset every survivor sits at s_init, so the mask must be read before it"),
+    Deviation(
+        "errata",
+        thesis="the arctan soft step is printed with pi/2; (4.14) has g(x) on its right-hand side; Alg. 4's "
+               "penalty has sigma(beta s); the ticket count of 4.4.2 cites Figure 4.2",
+        here="2/pi in the arctan step, g_n(x) in (4.14), sigma(s) in SS's penalty, and Figs 4.3-4.4 as the tickets "
+             "counted",
+        why="as printed the arctan step tends to 1.73, not 1, and SS has no temperature; the rest are typos"),
+    Deviation(
+        "not reproduced",
+        thesis="VGG-16 runs, ImageNet (Table 4.3), the AMC, Slim and Louizos L0 baselines, Conv-6 ticket search with "
+               "ISS (Fig. 4.11), larger IMP rates (Fig. 4.8), VGG layer-wise sparsity (Fig. 4.12), sequential CS "
+               "(Fig. 4.13)",
+        here="only the thesis's numbers are quoted; VGG-16 and Conv-6 exist in effcourse.sparsification.models but "
+             "no configuration trains them",
+        why="CPU budget and data that cannot be had offline; the chapter keeps to the comparisons with MP, GMP, "
+            "IMP, IMP-C and SS"),
 )

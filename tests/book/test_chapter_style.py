@@ -11,12 +11,14 @@ import re
 
 import pytest
 
+from effcourse.book import setup_cell
 from effcourse.book.notebooks import chapters, read_source
 from effcourse.core.config import CHAPTER_PACKAGES
 
 WRITTEN = [c.id for c in chapters(written_only=True)]
 MAX_CELL_LINES = 30
-CLOSING = ["## What did not reproduce", "## At the thesis's scale", "## Claims"]
+CLOSING = ["## What did not reproduce", "## At the thesis's scale", "## Exercises", "## Claims"]
+EXERCISES = (3, 5)
 
 
 def _cells(chapter: str):
@@ -76,3 +78,58 @@ def test_skeleton(chapter):
     assert [h.rstrip() for h in heads[-len(CLOSING):]] == CLOSING
     last = [c for c in cells if c.cell_type == "code"][-1]
     assert last.source.strip() == "run.claims_table()"
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_setup_cell_installs_the_book_version(chapter):
+    cells = _cells(chapter)
+    first = next(c for c in cells if c.cell_type == "code")
+    assert "remove-cell" in first.metadata.get("tags", []), "the setup cell is hidden in the book"
+    expected = setup_cell.source(chapter).split("\n", 1)[1]  # without the jupytext header line
+    assert first.source.strip() == expected.strip(), "run `make sync CH=...`: the setup cell is out of date"
+    assert setup_cell.repository_url() in first.source
+
+
+def _exercise_section(cells):
+    start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "\n## Exercises" in "\n" + c.source)
+    end = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "\n## Claims" in "\n" + c.source)
+    return cells[start:end]
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_exercises_have_solutions_that_run(chapter):
+    """3-5 exercises (sphinx-exercise), each followed by a dropdown solution gating at least one code cell."""
+    section = _exercise_section(_cells(chapter))
+    labels, solved, inside, code_in = [], [], None, 0
+    for c in section:
+        if c.cell_type == "code":
+            code_in += inside is not None
+            continue
+        for m in re.finditer(r"```\{(exercise|solution-start|solution-end)\}\s*([^\n]*)\n((?::\w+:[^\n]*\n)*)",
+                             c.source):
+            kind, arg, opts = m.groups()
+            if kind == "exercise":
+                label = re.search(r":label:\s*(\S+)", opts)
+                assert label, f"exercise {arg!r} has no :label:"
+                labels.append(label.group(1))
+            elif kind == "solution-start":
+                assert inside is None, f"solution of {arg} starts inside another solution"
+                assert ":class: dropdown" in opts, f"the solution of {arg} is hidden behind a toggle"
+                inside, code_in = arg.strip(), 0
+            else:
+                assert inside is not None, "solution-end without solution-start"
+                assert code_in, f"the solution of {inside} runs code"
+                solved.append(inside)
+                inside = None
+    assert inside is None, f"the solution of {inside} is not closed"
+    assert EXERCISES[0] <= len(labels) <= EXERCISES[1], f"{len(labels)} exercises; a chapter has 3-5"
+    assert sorted(solved) == sorted(labels), f"exercises {labels} against solutions {solved}"
+    assert all(label.startswith(f"ch{chapter[:2]}-") for label in labels), "labels start with ch<NN>-"
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_the_thesis_scale_section_shows_the_deviations(chapter):
+    cells = _cells(chapter)
+    start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## At the thesis's scale" in c.source)
+    end = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "\n## Exercises" in "\n" + c.source)
+    assert any(c.cell_type == "code" and c.source.strip() == "run.deviations_table()" for c in cells[start:end])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -105,6 +106,39 @@ def test_execute_reuses_refreshes_markdown_and_names_a_failure(tmp_path, capfd):
         execute(ch, "smoke", 0, out_dir=out, threads=1)
     msg = str(err.value)
     assert "99-tiny" in msg and "ValueError: boom" in msg and "cell [" in msg and str(out / "99-tiny") in msg
+
+
+@pytest.mark.slow
+def test_execute_into_a_relative_folder_shows_cell_progress_and_stamps_the_run(tmp_path, monkeypatch, capsys):
+    ch = _chapter(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the kernel runs in the chapter's folder: a relative --out must still work
+    ex = execute(ch, "smoke", 0, out_dir=Path("rel-out"), threads=1, progress=True)
+    assert ex.metrics == (tmp_path / "rel-out" / "99-tiny" / "metrics.json").resolve() and ex.metrics.exists()
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("99-tiny  cell")]
+    assert [ln.split()[2] for ln in lines] == ["1/3", "2/3", "3/3"]  # injected parameters + 2 code cells
+    assert re.match(r"\s+99-tiny  cell 3/3  0:00:\d\d  \+\d+\.\d s$", lines[-1])
+    stamp = json.loads(ex.metrics.read_text())["execution"]
+    assert stamp["threads"] == 1 and stamp["seconds"] > 0 and set(stamp) >= {"commit", "dirty"}
+
+
+def test_git_commit_names_the_checkout_or_says_none(tmp_path):
+    from effcourse.book.notebooks import ROOT, git_commit
+
+    here = git_commit(ROOT)
+    assert (here["commit"] is None) or re.fullmatch(r"[0-9a-f]{40}", here["commit"])
+    assert git_commit(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_chapter_times_table_totals_what_was_executed():
+    from effcourse.book.notebooks import chapter_times_table
+
+    text = chapter_times_table([
+        {"chapter": "01-a", "how": "executed", "seconds": 61.4, "held": 3, "asserted": 3},
+        {"chapter": "02-b", "how": "reused", "seconds": 120.0, "held": 2, "asserted": 4}])
+    lines = text.splitlines()
+    assert lines[1].split() == ["01-a", "executed", "61", "s", "3/3"]
+    assert lines[2].split() == ["02-b", "reused", "120", "s", "2/4"]
+    assert lines[-1].split()[-2:] == ["61", "s"]  # reused chapters cost nothing this time
 
 
 @pytest.mark.slow

@@ -90,3 +90,20 @@ def test_the_committed_page_has_the_markers():
 
     text = (ROOT / "book" / "report.md").read_text()
     assert text.index(BEGIN) < text.index(END)
+
+
+def test_render_shows_cost_commit_value_statistics_and_deviations():
+    rec = _record("01-a", claims=[{"name": "emp", "kind": "empirical", "held": True, "thesis": "t", "ours": "o",
+                                   "asserted": True, "value": 0.5}])
+    rec["env"].update(peak_rss_mb=812.4, seconds=50.0)
+    rec["execution"] = {"seconds": 61.2, "threads": 2, "commit": "0123456789abcdef", "dirty": True}
+    rec["deviations"] = [{"topic": "data", "thesis": "CIFAR-10", "here": "digits | 8x8", "why": "offline"}]
+    rates = {"scale": "book", "seeds": [100, 101, 102], "assert_rate": 0.9, "chapters": {"01-a": {"claims": {
+        "emp": {"held_count": 3, "value_stats": {"mean": 0.25, "std": 0.125, "n": 3}}}}}}
+    md = render([ChapterEntry("01-a", "chapters/01-a/a", "A", "P", rec)], rates=rates)
+    assert "| 2 | 61 s | 812 MiB |" in md  # threads, the tooling's wall time (not the kernel's), peak memory
+    assert "commit `0123456789` with uncommitted changes" in md and "effcourse 0." in md
+    assert "| 3/3 | 0.25 ± 0.12 (n=3) |" in md
+    assert "**Deviations from the thesis** (1)" in md and "here: digits \\| 8x8 (offline)" in md
+    bare = render([ChapterEntry("01-a", "chapters/01-a/a", "A", "P", _record("01-a"))])
+    assert "None recorded." in bare and "an unrecorded commit" in bare and "| 2 | - | - |" in bare

@@ -63,3 +63,23 @@ def test_a_sweep_repeats_the_suite_bit_for_bit_and_derives_every_seed_from_the_b
     table = sw.hold_rates(results, "smoke")
     js, md = sw.write(table, tmp_path)
     assert json.loads(js.read_text())["seeds"] == [0, 1] and "08-avagrad" in md.read_text()
+
+
+def test_value_statistics_and_collecting_finished_runs(tmp_path):
+    results = [_result(s, True) for s in range(3)]
+    for r, v in zip(results, (1.0, 2.0, 4.0)):
+        r["record"]["claims"][0]["value"] = v
+    row = sw.hold_rates(results, "book")["chapters"]["01-a"]["claims"]["emp"]
+    assert row["values"] == {"0": 1.0, "1": 2.0, "2": 4.0}
+    assert row["value_stats"]["mean"] == pytest.approx(7 / 3) and row["value_stats"]["n"] == 3
+    assert row["value_stats"]["std"] == pytest.approx(1.5275, abs=1e-4)  # sample standard deviation
+    assert sw.format_stats(row["value_stats"]) == "2.333 ± 1.5 (n=3)" and sw.format_stats(None) == "-"
+    for s in (0, 1):
+        folder = tmp_path / f"seed-{s}" / "01-a"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(results[s]["record"]))
+    (tmp_path / "seed-0" / "01-a" / "key.txt").write_text("k")
+    got = sw.collect(["01-a"], [0, 1], tmp_path)
+    assert [r["ok"] for r in got] == [True, False] and "stopped before its end" in got[1]["error"]
+    with pytest.raises(FileNotFoundError, match="no run of 01-a at seed 2"):
+        sw.collect(["01-a"], [0, 2], tmp_path)

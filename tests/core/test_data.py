@@ -1,4 +1,5 @@
 import gzip
+import os
 import pickle
 import struct
 
@@ -136,3 +137,95 @@ def test_dataset_factory_reads_idx_files_standardized(tmp_path, monkeypatch):
     assert d.x_train.dtype == torch.float32 and abs(float(d.x_train.mean())) < 1e-4
     img = dataset("mnist", normalize="unit")
     assert img.x_train.dim() == 4 and float(img.x_train.min()) >= 0.0
+
+
+def _cifar_folder(tmp_path, n=4):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "cifar10"
+    root.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
+        (root / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return root
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar10_batches_load_at_every_pickle_protocol(tmp_path, protocol):
+    from effcourse.core.data import read_cifar_batch
+
+    data = np.arange(2 * 3072, dtype=np.int64).astype(np.uint8).reshape(2, 3072)
+    (tmp_path / "b").write_bytes(pickle.dumps({b"data": data, b"labels": [np.int64(3), 7]}, protocol=protocol))
+    x, y = read_cifar_batch(tmp_path / "b")
+    assert x.shape == (2, 3, 32, 32) and np.array_equal(x.reshape(2, -1), data) and y.tolist() == [3, 7]
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("empty", "is empty"),
+    ("truncated", "truncated"),
+    ("code", "refusing to load posix.system|refusing to load nt.system"),
+    ("not-a-dict", "is a dict"),
+    ("shape", r"shape \(N, 3072\)"),
+    ("labels", "4 images but labels"),
+    ("label-range", "labels must be 0..9"),
+])
+def test_cifar10_bad_batches_name_the_file_and_the_problem(tmp_path, damage, message):
+    root = _cifar_folder(tmp_path)
+    bad = root / "data_batch_3"
+    good = pickle.loads(bad.read_bytes())
+    if damage == "empty":
+        bad.write_bytes(b"")
+    elif damage == "truncated":
+        bad.write_bytes(bad.read_bytes()[:200])
+    elif damage == "code":
+        bad.write_bytes(pickle.dumps({b"data": _Boom(), b"labels": [0]}))
+    elif damage == "not-a-dict":
+        bad.write_bytes(pickle.dumps([1, 2, 3]))
+    elif damage == "shape":
+        bad.write_bytes(pickle.dumps({b"data": good[b"data"][:, :100], b"labels": good[b"labels"]}))
+    elif damage == "labels":
+        bad.write_bytes(pickle.dumps({b"data": good[b"data"], b"labels": [1, 2]}))
+    else:
+        bad.write_bytes(pickle.dumps({b"data": good[b"data"], b"labels": [0, 1, 2, 10]}))
+    with pytest.raises(ValueError, match=message) as err:
+        cifar10(root=root)
+    assert "data_batch_3" in str(err.value)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("empty", "is empty"),
+    ("header", "header truncated"),
+    ("truncated", r"\(truncated\)"),
+    ("gzip", "truncated or not gzip"),
+    ("count", "holds 5 images but"),
+    ("images-dtype", "expected uint8 images"),
+    ("label-range", "labels must be 0..9"),
+])
+def test_idx_bad_files_name_the_file_and_the_problem(tmp_path, damage, message):
+    root = tmp_path / "mnist"
+    xtr, ytr = _write_mnist(root)
+    images, labels = root / "train-images-idx3-ubyte", root / "train-labels-idx1-ubyte.gz"
+    target = images
+    if damage == "empty":
+        images.write_bytes(b"")
+    elif damage == "header":
+        images.write_bytes(b"\x00\x00\x08\x03\x00\x00")
+    elif damage == "truncated":
+        images.write_bytes(images.read_bytes()[:-10])
+    elif damage == "gzip":
+        labels.write_bytes(labels.read_bytes()[:12])
+        target = labels
+    elif damage == "count":
+        _write_idx(labels, ytr[:4], 0x08, gz=True)
+    elif damage == "images-dtype":
+        _write_idx(images, xtr.astype(np.int32), 0x0C)
+    else:
+        _write_idx(labels, np.full_like(ytr, 11), 0x08, gz=True)
+        target = labels
+    with pytest.raises(ValueError, match=message) as err:
+        idx_dataset("mnist", root=root)
+    assert target.name in str(err.value)
