@@ -738,6 +738,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        # Ctrl-C reaches the kernel too: nbclient's task that watches it then ends in DeadKernelError, and asyncio
+        # would log that task's traceback ("exception was never retrieved") at exit, after our one line.
+        import logging
+
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         print("\ninterrupted: the chapter being executed was stopped; finished executions are kept", file=sys.stderr)
         return 130
     return 0
