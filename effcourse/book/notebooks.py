@@ -330,11 +330,11 @@ def git_commit(root: Path = ROOT) -> dict[str, Any]:
     return {"commit": sha, "dirty": dirty}
 
 
-def _summary_row(ch: Chapter, ex: Execution, seconds: float) -> dict[str, Any]:
+def _summary_row(ch: Chapter, ex: Execution) -> dict[str, Any]:
     rec = json.loads(ex.metrics.read_text())
     asserted = [c for c in rec["claims"] if c.get("asserted", True)]
     return {"chapter": ch.id, "how": "reused" if ex.reused else "executed",
-            "seconds": rec.get("execution", {}).get("seconds") if ex.reused else seconds,
+            "seconds": rec.get("execution", {}).get("seconds"),  # stamped by execute(), reused or not
             "held": sum(bool(c["held"]) for c in asserted), "asserted": len(asserted)}
 
 
@@ -471,7 +471,7 @@ def build_book(scale: str = "book", seed: int = 0, root: Path = ROOT, out: Path 
             if progress:
                 how = "reused (unchanged)" if ex.reused else f"executed in {time.perf_counter() - t0:.0f} s"
                 print(f"[effcourse {i}/{len(written)}] {ch.id}: {how}", flush=True)
-                summary.append(_summary_row(ch, ex, time.perf_counter() - t0))
+                summary.append(_summary_row(ch, ex))
             executed[ch.id] = ex.notebook
         if progress:
             print(chapter_times_table(summary), flush=True)
