@@ -7,10 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.effcourse-installed
 
-.PHONY: help install browser book chapter seeds test lab sync check bench baselines lint doctor clean
+.PHONY: help install browser book chapter seeds test lab sync check bench baselines lint doctor gpu-check clean
 
 help:
-	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | bench | baselines | lint | doctor | browser | clean"
+	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | bench | baselines | lint | doctor | gpu-check | browser | clean"
 
 # torch first, from TORCH_INDEX.  Empty (the default): pip's configured index.  On Linux x86-64 the public PyPI
 # serves the CUDA build there (several GB with its nvidia-* wheels); this project's build machines have a local index
@@ -74,8 +74,9 @@ sync: $(STAMP)
 check: $(STAMP)
 	$(PY) -m effcourse.book.notebooks check
 
+# every benchmark, one table of ratios against their goals; non-zero exit where a goal is missed
 bench: $(STAMP)
-	@for f in tests/benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	$(PY) tests/benchmarks/run.py
 
 baselines: $(STAMP)
 	$(PY) -m pytest -q tests/test_chapters.py -k smoke_regression --update-baselines
@@ -86,6 +87,13 @@ lint: $(STAMP)
 # What this machine has for each target (works before `make install` too: the script needs only the standard library)
 doctor:
 	@if [ -x $(PY) ]; then $(PY) effcourse/book/doctor.py; else $(PYTHON) effcourse/book/doctor.py; fi
+
+# On a machine with CUDA: the `gpu`-marked tests, then each chapter's full-scale dry run on the GPU with its steps/s,
+# achieved FLOP/s (for `sweep plan --throughput`) and peak memory.  Without CUDA it says so and fails.
+gpu-check: $(STAMP)
+	@$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check needs CUDA: torch.cuda.is_available() is False')"
+	$(PY) -m pytest -q -m gpu
+	$(PY) -m effcourse.sweep.gpucheck
 
 clean:
 	rm -rf _build .pytest_cache

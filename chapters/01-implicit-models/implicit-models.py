@@ -100,6 +100,7 @@ from effcourse.core.models import MLP
 from effcourse.implicit import blockwise as bw
 from effcourse.implicit import experiments as ex
 from effcourse.implicit import model as im
+from effcourse.implicit import sweep as isw
 
 run = Run("01-implicit-models", scale=SCALE, seed=SEED, device=DEVICE)
 cfg = run.cfg
@@ -510,8 +511,11 @@ run.claim("Theorem 3: the same for blocks of any size, by back-substitution (2.1
 # budgets were fixed before the FLOP-based protocol, on the book's earlier development seeds.
 
 # %%
-interp_seeds = run.seeds(cfg.interp_n_seeds)
-interp = ex.interpolation_sweep(cfg, interp_seeds, run.seeds(cfg.interp_n_seeds, offset=500), dtype=dt, device=dev)
+interp_seeds, interp_test_seeds = run.seeds(cfg.interp_n_seeds), run.seeds(cfg.interp_n_seeds, offset=500)
+if run.scale == "full":  # trained by the sweep (see "At the thesis's scale")
+    interp = isw.interpolation(run.sweep_results(), cfg, interp_seeds, interp_test_seeds, device=dev)
+else:
+    interp = ex.interpolation_sweep(cfg, interp_seeds, interp_test_seeds, dtype=dt, device=dev)
 run.table(ex.interpolation_rows(interp, factor), caption="Test MSE (training GFLOPs; seconds, shown only).")
 
 # %%
@@ -584,7 +588,11 @@ for t in cfg.interp_targets:
 # every end-to-end checkpoint records the test accuracy.
 
 # %%
-cls = ex.digits_sweep(cfg, cls_data, run.seeds(cfg.cls_n_seeds, offset=100))
+cls_seeds = run.seeds(cfg.cls_n_seeds, offset=100)
+if run.scale == "full":  # trained by the sweep
+    cls = isw.digits(run.sweep_results(), cfg, cls_seeds, device=dev)
+else:
+    cls = ex.digits_sweep(cfg, cls_data, cls_seeds)
 s0 = next(iter(cls))
 run.metric("digits/seq_altmin_acc", cls[s0].seq_acc)
 run.metric("digits/seq_local_ce_acc", cls[s0].seq_ce_acc)
@@ -711,10 +719,50 @@ run.table([
 #
 # ## At the thesis's scale
 #
-# With `SCALE = "full"` the same cells run MNIST (set `dataset` to `"fashion-mnist"` for the other one) from IDX
-# files under `$EFFCOURSE_DATA/mnist`, with $n = 500$ in 10 blocks, minibatch end-to-end training and 5 seeds of
-# interpolation on a 1,000-point grid. The thesis reports no numbers to compare with, so the claims above are the
-# expected outcome.
+# The `full` configuration scales the book's protocol up to the data the thesis names: MNIST from IDX files under
+# `$EFFCOURSE_DATA/mnist` (set `dataset` to `"fashion-mnist"` for the other one) with $n = 500$ in 10 blocks and
+# end-to-end minibatches of 1,024, and 5 seeds of interpolation on a 1,000-point grid with $n = 100$ in 5 blocks.
+# At `full` this page does not train Section 7 inline. The experiments run as a resumable sweep of independent
+# runs, one per interpolation target and seed (both sequential solvers and end to end) and one per MNIST seed (the
+# four learners of Section 7b); each training checkpoints after every block and every 500 end-to-end steps, so a
+# killed run resumes where it stopped:
+#
+# ```
+# python -m effcourse.sweep plan 01-implicit-models                  # the runs and their GPU-hours
+# python -m effcourse.sweep run 01-implicit-models --out results     # resumable; --engine ray for a cluster
+# EFFCOURSE_RESULTS=results EFFCOURSE_SCALE=full                     # then execute this page
+# ```
+#
+# The page then rebuilds from the runs exactly what the inline cells return (`isw.interpolation`, `isw.digits`), so
+# every table, figure and claim of Section 7 is drawn from them; Sections 1–6 are exact checks and still run
+# inline. The estimate below counts FLOPs (the sequential subproblems on the meta device, least squares and the
+# fixed-point iterations analytically, the end-to-end runs capped at their FLOP budget). The plan's throughput is
+# a share of a GPU's bfloat16 peak; everything here runs in float64, whose peak on an H100 is about 15 times
+# lower, so the second figure is the one to plan with. Even that is a lower bound: the sequential method's
+# thousands of small Adam steps are bound by per-operation overhead, which FLOPs do not see, and no run has been
+# timed on a GPU yet.
+
+# %%
+from collections import Counter
+
+from effcourse.sweep import H100_FLOPS, Sweep
+
+full_sweep = Sweep("01-implicit-models", seed=SEED)
+full_runs = Counter(spec.experiment for spec in full_sweep.specs)
+fp64_share = 67 / 989  # an H100's float64 tensor-core peak over its dense bf16 peak (TFLOP/s)
+print(f"{len(full_sweep.specs)} runs ({', '.join(f'{k} {e}' for e, k in full_runs.items())}), "
+      f"{sum(full_sweep.flops(spec) for spec in full_sweep.specs):.1e} FLOPs: {full_sweep.gpu_hours():.2f} GPU-hours "
+      f"at the plan's {H100_FLOPS:.0e} FLOP/s, {full_sweep.gpu_hours(throughput=fp64_share * H100_FLOPS):.1f} at "
+      f"the same share of the float64 peak")
+
+# %% [markdown]
+# There are no thesis numbers to expect: the chapter has no experiment section, and its conclusion states
+# "superior performance, parameter efficiency and training time as compared to end-to-end optimization" on
+# function interpolation, MNIST and Fashion-MNIST without a table. At `full` the claims of Section 7 therefore
+# keep the book's criteria, read as the thesis's statement made measurable: on each interpolation target the
+# median over 5 seeds of end to end's test MSE over the sequential one at equal FLOPs is at least 3, and the
+# worst of 3 seeds of the sequential model (Algorithm 2) reaches a test accuracy of at least 0.95 on MNIST, the
+# threshold of the digits carried over unchanged, with no tolerance widened for the larger data set.
 
 # %% [markdown]
 # Where this chapter departs from the thesis, listed once as `DEVIATIONS` in `effcourse/implicit/config.py`

@@ -72,6 +72,7 @@ DEVICE = "auto"
 
 # %%
 import warnings
+from collections import Counter
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -96,7 +97,9 @@ from effcourse.dco.experiments import (
 from effcourse.dco.figures import plot_curves, plot_horizon_pitfall, plot_theorem6
 from effcourse.dco.layers import DCOMomentum, dco_general_descent_problem, dco_gradient_problem, printed_problem
 from effcourse.dco.meta import meta_step_seconds
+from effcourse.dco.sweep import collect, qp_solves
 from effcourse.dco.tasks import beverton_holt_tasks, interpolation_tasks, least_squares_tasks
+from effcourse.sweep import Sweep
 
 # %%
 run = Run("03-dco", scale=SCALE, seed=SEED, device=DEVICE)
@@ -386,12 +389,15 @@ display(Markdown(
 # at the end of the chapter also use) and leaves a margin over the ratios that the development seeds gave.
 
 # %%
-ls_rules = dco_rules(lam0=cfg.lam0, b0=cfg.b0, m0=cfg.m0, backend=cfg.backend)
-ls_counts = (cfg.ls_train_tasks, cfg.ls_tune_tasks, cfg.ls_eval_tasks)
-ls_results = []
-for i in range(cfg.ls_n_seeds):
-    draw = partial(least_squares_tasks, p=cfg.ls_p, n=cfg.ls_n, generator=run.generator_for(100 + i), device=dev)
-    ls_results.append(compare_on_family(draw, ls_counts, ls_rules, cfg.ls_lrs, cfg.ls_epochs, cfg.eval_steps))
+if run.scale == "full":  # the sweep's runs, one per seed (see "At the thesis's scale")
+    ls_results = collect(run.sweep_results(), "least-squares", run.seeds(cfg.ls_n_seeds, 100))
+else:
+    ls_rules = dco_rules(lam0=cfg.lam0, b0=cfg.b0, m0=cfg.m0, backend=cfg.backend)
+    ls_counts = (cfg.ls_train_tasks, cfg.ls_tune_tasks, cfg.ls_eval_tasks)
+    ls_results = []
+    for i in range(cfg.ls_n_seeds):
+        draw = partial(least_squares_tasks, p=cfg.ls_p, n=cfg.ls_n, generator=run.generator_for(100 + i), device=dev)
+        ls_results.append(compare_on_family(draw, ls_counts, ls_rules, cfg.ls_lrs, cfg.ls_epochs, cfg.eval_steps))
 
 # %% mystnb={"image": {"alt": "Mean loss on held-out least-squares tasks, log scale, over 30 inner steps for six DCO rules (solid; persistent ones bold) and tuned SGD, Adam and RMSProp (dashed); the table and the text below say which ends lowest in this run."}, "figure": {"caption": "Least squares (p = 100), first seed: held-out loss of the meta-trained DCO rules, with and without carrying the task state across meta-epochs, against SGD, Adam and RMSProp with tuned learning rates.", "name": "fig-dco-least-squares"}}
 fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -445,20 +451,25 @@ run.table([{"DCO rule": m, "worst seed": max(r), "median over seeds": float(np.m
 # defines its second argument as a standard deviation), fitted by a 1-5-5-1 tanh network ($p = 46$) on 500 points
 # and validated by MSE on 100. Interpolation tasks (4.24): $g(x) = a\cos(bx)e^{-c|x|}$ with $a, b, c \sim
 # \mathcal U(0,1)$ on $x \sim \mathcal U(-5, 5)$ (the thesis gives no range), fitted by a 1-10-10-1 network
-# ($p = 141$). We report both on 100 held-out tasks (the thesis averages interpolation over 10), for one experiment
-# seed per family, and assert nothing about them: the digest's prototype found the outcome sensitive to choices the
-# thesis does not state (below).
+# ($p = 141$). We report both on 100 held-out tasks at `book` scale (the thesis averages interpolation over 10,
+# which the `full` scale follows), for one experiment seed per family, and assert nothing about them: the digest's
+# prototype found the outcome sensitive to choices the thesis does not state (below).
 
-# %% mystnb={"image": {"alt": "Two panels of mean validation MSE (log scale) over 30 inner steps, for Beverton-Holt system identification (left) and smooth interpolation (right), with six DCO rules (solid) and three tuned baselines (dashed); the tables below say which ends lowest in this run."}}
+# %%
 net_rules = dco_rules(lam0=cfg.net_lam0, b0=cfg.net_b0, m0=cfg.m0, backend=cfg.backend)
-net_counts = (cfg.net_train_tasks, cfg.net_tune_tasks, cfg.net_eval_tasks)
 net_results = {}
-for label, family, off in (("system identification (Beverton-Holt)", beverton_holt_tasks, 200),
-                           ("smooth interpolation", interpolation_tasks, 300)):
+for label, family, off, n_held, experiment in (  # held-out tasks: 100 and 10 at full, as in the thesis
+        ("system identification (Beverton-Holt)", beverton_holt_tasks, 200, cfg.net_eval_tasks, "system-id"),
+        ("smooth interpolation", interpolation_tasks, 300, cfg.interp_eval_tasks, "interpolation")):
+    if run.scale == "full":  # the sweep's run of this family
+        (net_results[label],) = collect(run.sweep_results(), experiment, run.seeds(1, off))
+        continue
     g = run.generator_for(off)
     draw = partial(family, n_train=cfg.net_train_points, n_val=cfg.net_val_points, generator=g, device=dev)
-    net_results[label] = compare_on_family(draw, net_counts, net_rules, cfg.net_lrs, cfg.net_epochs,
-                                           cfg.eval_steps, init_generator=g)
+    net_results[label] = compare_on_family(draw, (cfg.net_train_tasks, cfg.net_tune_tasks, n_held), net_rules,
+                                           cfg.net_lrs, cfg.net_epochs, cfg.eval_steps, init_generator=g)
+
+# %% mystnb={"image": {"alt": "Two panels of mean validation MSE (log scale) over 30 inner steps, for Beverton-Holt system identification (left) and smooth interpolation (right), with six DCO rules (solid) and three tuned baselines (dashed); the tables below say which ends lowest in this run."}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
 for ax, (label, res) in zip(axes, net_results.items()):
     plot_curves(ax, res.curves, label, "mean validation MSE")
@@ -600,14 +611,51 @@ run.table(verdicts)
 #
 # ## At the thesis's scale
 #
-# `SCALE = "full"` runs the same cells with `backend="cvxpylayers"`, five least-squares seeds (derived from `SEED`
-# like every other draw) and the thesis's task counts (100 meta-training tasks, $M = 20$, $T = 1$, RMSProp
-# defaults, 30 evaluation steps). The `book` scale departs from that protocol in three ways, all stated above: the
-# closed form instead of cvxpylayers (the same function, Section 2), three least-squares seeds, and 100 held-out
-# interpolation tasks where the thesis used 10. The thesis reports these
-# experiments only as curves in Figures 4.1-4.3, whose images are not in the text we work from, so there are no
-# printed numbers to compare against; its claims are qualitative: DCO "substantially faster" on least squares and
-# better than the baselines on the two network tasks.
+# The `full` scale is the thesis's protocol (Section 4.6): the cvxpylayers backend, 100 meta-training tasks,
+# $M = 20$, $T = 1$, RMSProp defaults, 30 evaluation steps, least squares on 100 held-out tasks (Fig. 4.1),
+# system identification on 100 (Fig. 4.2) and interpolation on 10 (Fig. 4.3), plus five least-squares seeds
+# derived from `SEED` like every other draw. Its comparisons of Section 5 run as a resumable sweep, one run per
+# task family and seed, each checkpointed after every phase and every few meta-steps:
+#
+# ```
+# python -m effcourse.sweep run 03-dco --out results     # add --only 'least-squares/*' to run a part
+# EFFCOURSE_RESULTS=results python -m effcourse.book.notebooks execute 03-dco --scale full
+# ```
+#
+# At `full` the notebook reads those runs (`effcourse.dco.sweep.collect`) instead of training inline, and runs the
+# cheap sections (1, 2, 4, 6, 7 and the exercises) as they are. The runs:
+
+# %%
+full_sweep = Sweep("03-dco", seed=SEED)
+per_exp = Counter(s.experiment for s in full_sweep.specs)
+n_qp = sum(qp_solves(s, full_sweep.cfg) for s in full_sweep.specs)
+qp_hours = n_qp * med["cvxpylayers"] / cfg.cost_tasks / 3600  # Section 7's seconds per QP, forward and backward
+display(Markdown(
+    f"{len(full_sweep.specs)} runs ({', '.join(f'{n} {e}' for e, n in per_exp.items())}): "
+    f"{full_sweep.gpu_hours():.1e} GPU-hours by the FLOPs of the inner problems on one H100-class GPU, i.e. "
+    f"nothing. What takes time is the {n_qp:,} convex programs that cvxpylayers solves and differentiates on the "
+    f"CPU: about {qp_hours:.1g} CPU-hours at the cost per program that Section 7 measured on this machine."))
+
+# %% [markdown]
+# The `book` scale departs from that protocol in three ways, all stated above: the closed form instead of
+# cvxpylayers (the same function, Section 2), three least-squares seeds, and 100 held-out interpolation tasks where
+# the thesis used 10. The thesis reports these experiments only as curves in Figures 4.1-4.3, whose images are not
+# in the text we work from, so there are no printed numbers to compare against: what the thesis expects is an
+# ordering, DCO "substantially faster" than the tuned baselines on least squares and better on the two network
+# tasks. At `full` the least-squares claim of Section 5 is asserted at the worst of five seeds, and each network
+# family adds a claim with the thesis's ordering as its criterion (no tolerance: the best DCO rule's held-out loss
+# at the last step must be below the best tuned baseline's). Those two are reported, not asserted: one seed per
+# family, as in the thesis, and the digest's prototype found the tuned baselines ahead.
+
+# %%
+if run.scale == "full":
+    for lab, fin in net_final.items():
+        nb = min(fin[b][0] for b in base_keys)
+        best_rule = min((m for m in fin if m.startswith("DCO")), key=lambda m, fin=fin: fin[m][0])
+        run.claim(f"full, {lab}: the best DCO rule ends below the best tuned baseline", fin[best_rule][0] < nb,
+                  kind="empirical", value=fin[best_rule][0] / nb, min_scale="full", assert_claim=False,
+                  thesis="'The DCO optimizers continue to outperform baselines' (Figs. 4.2-4.3; no numbers printed)",
+                  ours=f"{best_rule}: held-out MSE {fin[best_rule][0]:.4f} vs {nb:.4f} after {cfg.eval_steps} steps")
 
 # %% [markdown]
 # Where this chapter departs from the thesis, listed once as `DEVIATIONS` in `effcourse/dco/config.py`

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-__all__ = ["AvaGrad", "AvaGradW", "DelayedAdam", "EMAMomentumSGD"]
+__all__ = ["AvaGrad", "AvaGradW", "DelayedAdam", "EMAMomentumSGD", "avagrad", "avagrad_official", "eta_square_sum"]
 
 _VARIANTS = ("thesis", "official")
 
@@ -42,6 +42,158 @@ def _check_hparams(lr: float, betas: tuple[float, float], eps: float, weight_dec
         raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
 
 
+# ---------------------------------------------------------------------------------------------- functional form
+def _eta(vs: list[torch.Tensor], eps: float, foreach: bool) -> list[torch.Tensor]:
+    """eta = 1 / (sqrt(v) + eps), elementwise (eq. 6.6: eps outside the root)."""
+    if foreach:
+        etas = torch._foreach_sqrt(vs)
+        torch._foreach_add_(etas, eps)
+        torch._foreach_reciprocal_(etas)
+        return etas
+    return [v.sqrt().add_(eps).reciprocal_() for v in vs]
+
+
+def _sq_sum(etas: list[torch.Tensor], foreach: bool) -> torch.Tensor:
+    """sum_i eta_i^2 as a 0-dim float tensor on the tensors' device (never read on the host)."""
+    if foreach:
+        s = torch.stack(torch._foreach_norm(etas)).pow(2).sum()
+    else:
+        s = sum((e.pow(2).sum() for e in etas), torch.zeros((), device=etas[0].device, dtype=etas[0].dtype))
+    return s.float() if s.dtype in (torch.float16, torch.bfloat16) else s
+
+
+def eta_square_sum(exp_avg_sqs: list[torch.Tensor], eps: float, foreach: bool = False) -> torch.Tensor:
+    """sum_i (1 / (sqrt(v_i) + eps))^2 over ``exp_avg_sqs``: one group's share of AvaGrad's global normaliser."""
+    return _sq_sum(_eta(exp_avg_sqs, eps, foreach), foreach) if exp_avg_sqs else torch.zeros(())
+
+
+def _single_tensor_avagrad(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                           normalize, inv_rms) -> None:
+    etas = _eta(exp_avg_sqs, eps, False)  # from v_{t-1}: eta_t does not depend on the current sample (Thm 6.3)
+    if normalize and inv_rms is None:
+        inv_rms = torch.rsqrt(_sq_sum(etas, False) / sum(p.numel() for p in params))
+    for p, g, m, v, e in zip(params, grads, exp_avgs, exp_avg_sqs, etas):
+        if weight_decay and decoupled:
+            p.mul_(1.0 - lr * weight_decay)
+        elif weight_decay:
+            g = g.add(p, alpha=weight_decay)
+        m.lerp_(g, 1.0 - beta1)
+        if inv_rms is not None:
+            e.mul_(inv_rms.to(p.device))
+        p.addcmul_(e, m, value=-lr)
+        v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+
+
+def _multi_tensor_avagrad(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                          normalize, inv_rms) -> None:
+    etas = _eta(exp_avg_sqs, eps, True)
+    if normalize and inv_rms is None:
+        inv_rms = torch.rsqrt(_sq_sum(etas, True) / sum(p.numel() for p in params))
+    if weight_decay and decoupled:
+        torch._foreach_mul_(params, 1.0 - lr * weight_decay)
+    elif weight_decay:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+    if inv_rms is not None:
+        torch._foreach_mul_(etas, inv_rms.to(params[0].device))  # the normaliser as a tensor: no host sync
+    torch._foreach_addcmul_(params, etas, exp_avgs, value=-lr)  # reuses eta's buffer: no update temporary
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+
+
+def _fused_kernel(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+                  exp_avg_sqs: list[torch.Tensor], lr: torch.Tensor, beta1: torch.Tensor, beta2: torch.Tensor,
+                  eps: torch.Tensor, weight_decay: torch.Tensor, decoupled: bool, normalize: bool,
+                  inv_rms: torch.Tensor | None) -> None:
+    # plain tensor algebra for torch.compile to fuse: one reduction over v, then one pass over (p, g, m, v)
+    etas = [1.0 / (v.sqrt() + eps) for v in exp_avg_sqs]
+    if normalize and inv_rms is None:
+        inv_rms = torch.rsqrt(sum((e * e).sum() for e in etas) / sum(p.numel() for p in params))
+    for p, g, m, v, e in zip(params, grads, exp_avgs, exp_avg_sqs, etas):
+        if decoupled:
+            p.mul_(1.0 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+        m.lerp_(g, 1.0 - beta1)
+        p.sub_(lr * (e * inv_rms if inv_rms is not None else e) * m)
+        v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def _fused_avagrad(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                   normalize, inv_rms) -> None:
+    if "kernel" not in _COMPILED:
+        _COMPILED["kernel"] = torch.compile(_fused_kernel, fullgraph=True, dynamic=False)
+    dev = params[0].device
+    # hyper-parameters as 0-dim tensors: a learning-rate schedule changes values, never the compiled graph
+    hp = [torch.tensor(float(x), device=dev, dtype=params[0].dtype) for x in (lr, beta1, beta2, eps, weight_decay)]
+    _COMPILED["kernel"](params, grads, exp_avgs, exp_avg_sqs, *hp, bool(decoupled), bool(normalize),
+                        None if inv_rms is None else inv_rms.to(dev))
+
+
+def avagrad(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+            exp_avg_sqs: list[torch.Tensor], *, lr: float, beta1: float, beta2: float, eps: float,
+            weight_decay: float = 0.0, decoupled: bool = False, normalize: bool = True,
+            inv_rms: torch.Tensor | None = None, foreach: bool | None = None, fused: bool | None = None) -> None:
+    """Functional AvaGrad (Savarese 2025, Alg. 7; Delayed Adam, Alg. 6, with ``normalize=False``), in place.
+
+    One step on the given tensors: ``m <- lerp(m, g, 1 - beta1)``, ``w <- w - lr * eta * m / rms(eta)`` with
+    ``eta = 1 / (sqrt(v_{t-1}) + eps)`` (eq. 6.6), then ``v <- beta2 v + (1 - beta2) g^2``.  ``rms(eta)`` is taken
+    over these tensors unless ``inv_rms = 1 / rms(eta)`` is given (AvaGrad's normaliser is global: the optimizer
+    passes it when it spans several parameter groups).  Weight decay is L2, or decoupled (AvaGradW).
+    Dispatches like ``torch.optim.adam``: ``fused`` (``torch.compile`` of the whole step), ``foreach``
+    (multi-tensor kernels) or one tensor at a time.
+    """
+    if not params:
+        return
+    if fused and foreach:
+        raise ValueError("fused and foreach are exclusive: pick one")
+    if foreach is None and not fused:
+        foreach = all(p.is_cuda for p in params)  # as torch.optim: multi-tensor kernels on CUDA by default
+    func = _fused_avagrad if fused else _multi_tensor_avagrad if foreach else _single_tensor_avagrad
+    func(params, grads, exp_avgs, exp_avg_sqs, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+         decoupled=decoupled, normalize=normalize, inv_rms=inv_rms)
+
+
+def avagrad_official(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+                     exp_avg_sqs: list[torch.Tensor], gamma: torch.Tensor, step: int, *, lr: float, beta1: float,
+                     beta2: float, eps: float, weight_decay: float = 0.0, decoupled: bool = False,
+                     foreach: bool = False) -> torch.Tensor:
+    """One step of the authors' public AvaGrad; returns the summed eta^2 for the *next* step's normaliser.
+
+    Adam-style bias corrections, no update at ``step == 1``, and the normaliser ``gamma`` (a 0-dim tensor, so no host
+    synchronisation) computed at the end of the previous step from v_{t-1} with that step's bias correction.
+    """
+    if weight_decay and decoupled:
+        for p in params:
+            p.mul_(1.0 - lr * weight_decay)
+    elif weight_decay:
+        grads = [g.add(p, alpha=weight_decay) for g, p in zip(grads, params)]
+    if foreach:
+        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+        roots = torch._foreach_sqrt(exp_avg_sqs)
+    else:
+        for m, g in zip(exp_avgs, grads):
+            m.lerp_(g, 1.0 - beta1)
+        roots = [v.sqrt() for v in exp_avg_sqs]
+    if step > 1:  # the public code takes no step at t = 1, it only collects statistics
+        scale = (lr / (1.0 - beta1 ** step)) * gamma.to(params[0].device)
+        for p, m, r in zip(params, exp_avgs, roots):
+            p.addcdiv_(m, (r / math.sqrt(1.0 - beta2 ** (step - 1)) + eps) / scale, value=-1.0)
+    # the normaliser for the NEXT step: from v_{t-1}, with step t's bias correction
+    sq = _sq_sum([(r / math.sqrt(1.0 - beta2 ** step) + eps).reciprocal_() for r in roots], False)
+    if foreach:
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+    else:
+        for v, g in zip(exp_avg_sqs, grads):
+            v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+    return sq
+
+
+# ---------------------------------------------------------------------------------------------- the optimizers
 class _DelayedAdaptive(Optimizer):
     """Shared machinery: eta from v_{t-1}, optional global RMS normalisation, L2 or decoupled weight decay."""
 
@@ -49,25 +201,40 @@ class _DelayedAdaptive(Optimizer):
 
     def __init__(self, params, lr: float = 0.1, betas: tuple[float, float] = (0.9, 0.999), eps: float = 0.1,
                  weight_decay: float = 0.0, *, decoupled: bool = False, variant: str = "thesis",
-                 foreach: bool | None = None):
+                 foreach: bool | None = None, fused: bool | None = None):
         _check_hparams(lr, betas, eps, weight_decay)
         if variant not in _VARIANTS:
             raise ValueError(f"variant must be one of {_VARIANTS}; got {variant!r}")
-        if foreach not in (None, True, False):
-            raise ValueError(f"foreach must be None, True or False; got {foreach!r}")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, decoupled=bool(decoupled))
-        super().__init__(params, defaults)
-        self.variant = variant
-        self.foreach = foreach
+        for name, flag in (("foreach", foreach), ("fused", fused)):
+            if flag not in (None, True, False):
+                raise ValueError(f"{name} must be None, True or False; got {flag!r}")
+        if fused and foreach:
+            raise ValueError("fused and foreach are exclusive: pick one")
+        if fused and variant != "thesis":
+            raise ValueError("fused=True exists for variant='thesis' only")
         if self._normalize is False and variant != "thesis":
             raise ValueError("variant='official' exists only for AvaGrad/AvaGradW (Delayed Adam has no normaliser)")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, decoupled=bool(decoupled),
+                        variant=variant, foreach=foreach, fused=fused)
+        super().__init__(params, defaults)
         # the step counter and the official variant's lagged normaliser are global, not per tensor
         self.state["__global__"] = {"step": 0, "gamma": None, "variant": variant}
 
+    @property
+    def variant(self) -> str:
+        return self.defaults["variant"]
+
+    @property
+    def foreach(self) -> bool | None:
+        return self.defaults["foreach"]
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
+        for group in self.param_groups:  # pickles of older versions lack these flags
             group.setdefault("decoupled", False)
+            group.setdefault("variant", "thesis")
+            group.setdefault("foreach", None)
+            group.setdefault("fused", None)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved = state_dict.get("state", {}).get("__global__")
@@ -79,9 +246,8 @@ class _DelayedAdaptive(Optimizer):
         super().load_state_dict(state_dict)
         self.state["__global__"] = dict(saved)
 
-    # ------------------------------------------------------------------------------------------------------
     def _collect(self):
-        """Per group: params with grads, their grads (with L2 folded in), exp_avg and exp_avg_sq."""
+        """Per group: params with grads, their grads, exp_avg and exp_avg_sq."""
         out = []
         for group in self.param_groups:
             ps, gs, ms, vs = [], [], [], []
@@ -98,14 +264,14 @@ class _DelayedAdaptive(Optimizer):
                 gs.append(p.grad)
                 ms.append(st["exp_avg"])
                 vs.append(st["exp_avg_sq"])
-            out.append((group, ps, gs, ms, vs))
+            if ps:
+                out.append((group, ps, gs, ms, vs))
         return out
 
-    def _use_foreach(self, params: list[torch.Tensor]) -> bool:
-        if self.foreach is not None:
-            return self.foreach
-        # like torch.optim's default: multi-tensor kernels when every tensor is on a CUDA device
-        return bool(params) and all(p.is_cuda for p in params)
+    def _use_foreach(self, group, params: list[torch.Tensor]) -> bool:
+        if group["foreach"] is not None:
+            return group["foreach"]
+        return all(p.is_cuda for p in params)  # like torch.optim's default
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -116,113 +282,39 @@ class _DelayedAdaptive(Optimizer):
                 loss = closure()
         glob = self.state["__global__"]
         glob["step"] += 1
-        t = glob["step"]
         groups = self._collect()
-        all_params = [p for _, ps, *_ in groups for p in ps]
-        if not all_params:
+        if not groups:
             return loss
-        foreach = self._use_foreach(all_params)
-        if self.variant == "thesis":
-            self._step_thesis(groups, foreach)
-        else:
-            self._step_official(groups, t, foreach)
+        if self.variant == "official":
+            self._step_official(groups, glob)
+            return loss
+        inv_rms = None
+        if self._normalize and len(groups) > 1:  # the normaliser spans every group (one rms over all d weights)
+            sq = [eta_square_sum(vs, g["eps"], self._use_foreach(g, ps)) for g, ps, _, _, vs in groups]
+            n = sum(p.numel() for _, ps, *_ in groups for p in ps)
+            inv_rms = torch.rsqrt(sum(s.to(sq[0].device) for s in sq) / n)
+        for group, ps, gs, ms, vs in groups:
+            beta1, beta2 = group["betas"]
+            avagrad(ps, gs, ms, vs, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                    weight_decay=group["weight_decay"], decoupled=group["decoupled"], normalize=self._normalize,
+                    inv_rms=inv_rms, foreach=False if group["fused"] else self._use_foreach(group, ps),
+                    fused=group["fused"])
         return loss
 
-    def _grads_with_l2(self, group, ps, gs, foreach):
-        wd = group["weight_decay"]
-        if wd == 0 or group["decoupled"]:
-            return gs
-        if foreach:
-            return torch._foreach_add(gs, ps, alpha=wd)
-        return [g.add(p, alpha=wd) for g, p in zip(gs, ps)]
-
-    def _decay(self, group, ps, foreach):
-        wd = group["weight_decay"]
-        if wd == 0 or not group["decoupled"]:
-            return
-        if foreach:
-            torch._foreach_mul_(ps, 1.0 - group["lr"] * wd)
-        else:
-            for p in ps:
-                p.mul_(1.0 - group["lr"] * wd)
-
-    def _step_thesis(self, groups, foreach: bool) -> None:
-        etas_per_group, sq_sum, count = [], None, 0
-        # eta_t from v_{t-1}, before v is touched: eta_t does not depend on the current sample (Thm 6.3's premise)
-        for group, ps, _gs, _ms, vs in groups:
-            if foreach:
-                etas = torch._foreach_sqrt(vs)
-                torch._foreach_add_(etas, group["eps"])
-                torch._foreach_reciprocal_(etas)
-                s = torch.stack(torch._foreach_norm(etas)).pow(2).sum() if etas else None
-            else:
-                etas = [v.sqrt().add_(group["eps"]).reciprocal_() for v in vs]
-                s = sum((e.pow(2).sum() for e in etas), torch.zeros((), device=ps[0].device)) if etas else None
-            etas_per_group.append(etas)
-            if s is not None:
-                s = s.to(torch.float32) if s.dtype in (torch.float16, torch.bfloat16) else s
-                sq_sum = s if sq_sum is None else sq_sum + s.to(sq_sum.device)
-            count += sum(p.numel() for p in ps)
-        # 1 / ||eta / sqrt(d)||_2 as a 0-dim tensor: no host synchronisation on a GPU
-        inv_rms = torch.rsqrt(sq_sum / count) if self._normalize else None
-        for (group, ps, gs, ms, vs), etas in zip(groups, etas_per_group):
-            if not ps:
-                continue
-            beta1, beta2 = group["betas"]
-            gs = self._grads_with_l2(group, ps, gs, foreach)
-            self._decay(group, ps, foreach)
-            if foreach:
-                torch._foreach_lerp_(ms, gs, 1.0 - beta1)
-                upd = torch._foreach_mul(etas, ms)
-                if inv_rms is not None:
-                    torch._foreach_mul_(upd, inv_rms.to(ps[0].device))
-                torch._foreach_add_(ps, upd, alpha=-group["lr"])
-                torch._foreach_mul_(vs, beta2)
-                torch._foreach_addcmul_(vs, gs, gs, value=1.0 - beta2)
-            else:
-                for p, g, m, v, e in zip(ps, gs, ms, vs, etas):
-                    m.lerp_(g, 1.0 - beta1)
-                    u = e.mul_(m)
-                    if inv_rms is not None:
-                        u.mul_(inv_rms.to(p.device))
-                    p.add_(u, alpha=-group["lr"])
-                    v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-
-    def _step_official(self, groups, t: int, foreach: bool) -> None:
-        glob = self.state["__global__"]
+    def _step_official(self, groups, glob) -> None:
+        t = glob["step"]
         gamma = glob["gamma"]
-        sq_sum, count = None, 0
+        if isinstance(gamma, float):  # a state_dict of an older version held a Python float
+            gamma = torch.tensor(gamma)
+        sq, n = [], 0
         for group, ps, gs, ms, vs in groups:
-            if not ps:
-                continue
             beta1, beta2 = group["betas"]
-            eps = group["eps"]
-            gs = self._grads_with_l2(group, ps, gs, foreach)
-            self._decay(group, ps, foreach)
-            if foreach:
-                torch._foreach_lerp_(ms, gs, 1.0 - beta1)
-            else:
-                for m, g in zip(ms, gs):
-                    m.lerp_(g, 1.0 - beta1)
-            if t > 1:  # the public code takes no step at t = 1, it only collects statistics
-                bc2 = 1.0 - beta2 ** (t - 1)
-                step = group["lr"] * float(gamma) / (1.0 - beta1 ** t)
-                for p, m, v in zip(ps, ms, vs):
-                    p.addcdiv_(m, v.div(bc2).sqrt_().add_(eps), value=-step)
-            # the normaliser for the NEXT step: from v_{t-1}, with step t's bias correction
-            bc2_t = 1.0 - beta2 ** t
-            for v in vs:
-                e = v.div(bc2_t).sqrt_().add_(eps).reciprocal_()
-                s = e.pow(2).sum()
-                sq_sum = s if sq_sum is None else sq_sum + s
-            count += sum(p.numel() for p in ps)
-            if foreach:
-                torch._foreach_mul_(vs, beta2)
-                torch._foreach_addcmul_(vs, gs, gs, value=1.0 - beta2)
-            else:
-                for v, g in zip(vs, gs):
-                    v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-        glob["gamma"] = float(torch.rsqrt(sq_sum / count)) if sq_sum is not None else gamma
+            sq.append(avagrad_official(ps, gs, ms, vs, gamma if gamma is not None else torch.ones(()), t,
+                                       lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                                       weight_decay=group["weight_decay"], decoupled=group["decoupled"],
+                                       foreach=self._use_foreach(group, ps)))
+            n += sum(p.numel() for p in ps)
+        glob["gamma"] = torch.rsqrt(sum(s.to(sq[0].device) for s in sq) / n)
 
 
 class AvaGrad(_DelayedAdaptive):
@@ -237,19 +329,25 @@ class AvaGrad(_DelayedAdaptive):
         variant: ``"thesis"`` (default, Alg. 7) or ``"official"`` (the authors' code: bias corrections, no first
             step, lagged normaliser).
         foreach: multi-tensor path; ``None`` picks it when all parameters are on CUDA.
+        fused: the whole step compiled by ``torch.compile`` (one reduction and one fused pass; the first step
+            compiles, for seconds).
     """
 
     def __init__(self, params, lr: float = 0.1, betas: tuple[float, float] = (0.9, 0.999), eps: float = 0.1,
-                 weight_decay: float = 0.0, *, variant: str = "thesis", foreach: bool | None = None):
-        super().__init__(params, lr, betas, eps, weight_decay, decoupled=False, variant=variant, foreach=foreach)
+                 weight_decay: float = 0.0, *, variant: str = "thesis", foreach: bool | None = None,
+                 fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled=False, variant=variant, foreach=foreach,
+                         fused=fused)
 
 
 class AvaGradW(_DelayedAdaptive):
     """AvaGrad with decoupled weight decay, ``w <- w (1 - lr * weight_decay)`` before the step."""
 
     def __init__(self, params, lr: float = 0.1, betas: tuple[float, float] = (0.9, 0.999), eps: float = 0.1,
-                 weight_decay: float = 0.0, *, variant: str = "thesis", foreach: bool | None = None):
-        super().__init__(params, lr, betas, eps, weight_decay, decoupled=True, variant=variant, foreach=foreach)
+                 weight_decay: float = 0.0, *, variant: str = "thesis", foreach: bool | None = None,
+                 fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled=True, variant=variant, foreach=foreach,
+                         fused=fused)
 
 
 class DelayedAdam(_DelayedAdaptive):
@@ -258,8 +356,9 @@ class DelayedAdam(_DelayedAdaptive):
     _normalize = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, foreach: bool | None = None):
-        super().__init__(params, lr, betas, eps, weight_decay, decoupled=False, variant="thesis", foreach=foreach)
+                 weight_decay: float = 0.0, *, foreach: bool | None = None, fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled=False, variant="thesis", foreach=foreach,
+                         fused=fused)
 
 
 class EMAMomentumSGD(Optimizer):

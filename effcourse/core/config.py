@@ -67,19 +67,6 @@ CHAPTER_PACKAGES: dict[str, str] = {
 }
 
 
-# Rough GPU-hours of each chapter's `full` configuration on one current data-centre GPU: the project's own
-# order-of-magnitude estimates from the configurations' sizes (runs x epochs x model), not numbers from the theses.
-# `Run` prints them before a full run starts, with a CPU being ~30-100x slower on these workloads.
-FULL_GPU_HOURS: dict[str, float] = {
-    "01-implicit-models": 1.0,        # MNIST, n = 500, 5 seeds of blockwise and end-to-end training
-    "02-mezo-svrg": 50.0,             # masked-LM fine-tuning, 2e7 queries per method, several tasks
-    "03-dco": 5.0,                    # meta-training through convex layers on small tasks
-    "04-scq": 20.0,                   # CIFAR-10 autoencoders, 5 quantizers x seeds
-    "05-soft-sharing": 100.0,         # CIFAR-10 WRNs with templates, several budgets
-    "06-continuous-sparsification": 100.0,  # CIFAR-10 ResNet-20/VGG, ticket search rounds
-    "07-smol": 50.0,                  # CIFAR-10 ResNets with learned precisions and fine-tuning
-    "08-avagrad": 2000.0,             # 21 x 21 (lr, eps) grid of WRN-28-4, then WRN-28-10 for 200 epochs
-}
 FILE_DATASETS = ("mnist", "fashion-mnist", "cifar10")  # read from $EFFCOURSE_DATA, never downloaded
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "Run",
     "resolve_device",
     "resolve_scale",
+    "experiment_seeds",
     "resolve_threads",
     "seed_everything",
 ]
@@ -104,6 +105,20 @@ def resolve_threads(threads: int | str | None = None) -> int:
     if n < 1 or str(n) != str(threads).strip():
         raise ValueError(f"threads must be a positive int (or set {THREADS_ENV}); got {threads!r}")
     return n
+
+
+def experiment_seeds(base: int, k: int, offset: int = 0) -> list[int]:
+    """``k`` experiment seeds of base seed ``base``: ``1000*base + offset + i`` for ``i < k``.
+
+    The rule of :meth:`Run.seeds`, also used by a sweep's plan (:mod:`effcourse.sweep`), so that a notebook and the
+    sweep whose results it reads agree on every seed.
+    """
+    for name, v in (("base", base), ("k", k), ("offset", offset)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ValueError(f"{name} must be a non-negative int; got {v!r}")
+    if offset + k > SEED_STRIDE:
+        raise ValueError(f"offset + k must be at most {SEED_STRIDE}; got {offset} + {k}")
+    return [SEED_STRIDE * base + offset + i for i in range(k)]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
@@ -175,7 +190,12 @@ class Run:
         if self.claim_mode not in CLAIM_MODES:
             raise ValueError(f"{CLAIMS_ENV} must be one of {CLAIM_MODES}; got {self.claim_mode!r}")
         self.generator = seed_everything(self.seed)
+        self._results = None
         self.cfg = config(self.chapter, self.scale)
+        if self.dry_run:
+            from ..sweep.spec import sweep_config
+
+            self.cfg = sweep_config(self.chapter, dry_run=True)
         if self.scale == "full":
             self.preflight()
         if self.metrics_path is None:
@@ -185,24 +205,25 @@ class Run:
 
     # ------------------------------------------------------------------ full scale
     def preflight(self) -> None:
-        """Before any long cell of a ``full`` run: the data it reads must be there, and a CPU run is warned about,
-        with the time it will take."""
-        import warnings
+        """Before any cell of a ``full`` run: the sweep's results must be there (see :meth:`sweep_results`)."""
+        self.sweep_results()
 
-        from .config import FILE_DATASETS, FULL_GPU_HOURS
-        from .data import data_root
+    @property
+    def dry_run(self) -> bool:
+        """``$EFFCOURSE_DRY_RUN=1`` at ``full``: the configuration of ``sweep run --dry-run`` (epochs cut)."""
+        return self.scale == "full" and os.environ.get("EFFCOURSE_DRY_RUN", "") not in ("", "0")
 
-        for name in sorted({v for v in self.cfg.values() if isinstance(v, str) and v in FILE_DATASETS}):
-            data_root(name)  # raises FileNotFoundError naming $EFFCOURSE_DATA and the folder it looked for
-        hours = FULL_GPU_HOURS.get(self.chapter)
-        if hours is None:
-            raise ValueError(f"no full-scale estimate for chapter {self.chapter!r}; add it to FULL_GPU_HOURS")
-        print(f"[effcourse] {self.chapter} at scale 'full': roughly {hours:g} GPU-hours on one GPU "
-              f"(the project's order-of-magnitude estimate); device {self.device}.")
-        if self.device.type == "cpu":
-            warnings.warn(f"scale 'full' on a CPU: expect roughly {30 * hours:,.0f}-{100 * hours:,.0f} hours "
-                          f"(about {hours:g} GPU-hours at 30-100x slower); run it on a GPU, or as a resumable sweep",
-                          RuntimeWarning, stacklevel=3)
+    def sweep_results(self):
+        """At ``full`` scale, the results of the chapter's sweep in ``$EFFCOURSE_RESULTS``
+        (:class:`effcourse.sweep.Results`): the notebook reads its thesis-scale experiments from them instead of
+        training inline.  Missing or unfinished results raise an error naming the exact ``sweep run`` command."""
+        if self.scale != "full":
+            raise ValueError(f"sweep results exist at scale 'full' only; this run is at {self.scale!r}")
+        if self._results is None:
+            from ..sweep import load_results
+
+            self._results = load_results(self.chapter, seed=self.seed, dry_run=self.dry_run)
+        return self._results
 
     # ------------------------------------------------------------------ seeds
     def seeds(self, k: int, offset: int = 0) -> list[int]:
@@ -211,12 +232,7 @@ class Run:
         The one way a chapter gets seeds for its experiments, so that another ``SEED`` is an independent replicate;
         every seed handed out is recorded in ``experiment_seeds``.
         """
-        for name, v in (("k", k), ("offset", offset)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{name} must be a non-negative int; got {v!r}")
-        if offset + k > SEED_STRIDE:
-            raise ValueError(f"offset + k must be at most {SEED_STRIDE}; got {offset} + {k}")
-        out = [SEED_STRIDE * self.seed + offset + i for i in range(k)]
+        out = experiment_seeds(self.seed, k, offset)
         self.experiment_seeds = sorted(set(self.experiment_seeds) | set(out))
         self._write()
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +69,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
         after_step: Callable[[int, int], object] | None = None, eval_every: int = 1,
         progress: bool | str = False, *, lr_factor: Callable[[int], float] | None = None,
         batch_loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        after_epoch: Callable[[int], object] | None = None, max_steps: int | None = None) -> History:
+        after_epoch: Callable[[int], object] | None = None, max_steps: int | None = None,
+        checkpoint: Any | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``data.x_train`` in minibatches: the one loop of the library.
 
     Each step minimizes ``batch_loss(model, xb, yb)`` (default ``loss_fn(model(xb), yb)``) plus ``regularizer()``,
@@ -83,6 +85,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
     evaluated every ``eval_every`` epochs and after the last (``eval_every=0``: never).  ``History.train_loss``
     is the mean data term per epoch (without the regularizer).  Training stops early, with ``History.diverged``
     set, when that loss becomes non-finite (a diverging learning rate in a sweep).
+
+    ``checkpoint`` (a sweep's ``ctx.fit_checkpoint()``, :mod:`effcourse.sweep.context`) is restored before the
+    first epoch, if one was saved, and saved after each epoch: model, optimizers, scheduler, ``generator``, history
+    and every random stream, so that a killed run continues exactly where it stopped.
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
@@ -102,7 +108,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
     total_steps, step, stop = epochs * math.ceil(n / batch_size), 0, False
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
-    it = range(epochs)
+    first = 0
+    if checkpoint is not None:
+        restored = checkpoint.restore(model, optimizers, scheduler, generator)
+        if restored is not None:
+            first, step, hist, finished = restored
+            if finished:
+                return hist
+    it = range(first, epochs)
     if progress:
         from tqdm.auto import tqdm
 
@@ -137,6 +150,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
         hist.train_loss.append(float(total) / max(seen, 1))
         if not math.isfinite(hist.train_loss[-1]):
             hist.diverged = True
+            if checkpoint is not None:
+                checkpoint.save(epoch + 1, step, model, optimizers, scheduler, generator, hist, last=True)
             break
         if scheduler is not None:
             scheduler.step()
@@ -147,6 +162,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
             tl, te = evaluate(model, data.x_test, data.y_test, loss_fn)
             hist.test_loss.append(tl)
             hist.test_err.append(te)
+        if checkpoint is not None:
+            checkpoint.save(epoch + 1, step, model, optimizers, scheduler, generator, hist, last=last)
         if last:
             break
     return hist

@@ -4,7 +4,8 @@ Modules: :mod:`~effcourse.dco.layers` (the DCO update rules (4.13)-(4.16) as con
 cvxpylayers), :mod:`~effcourse.dco.tasks` (batched task families (4.17), (4.22)-(4.24)),
 :mod:`~effcourse.dco.baselines` (tuned SGD, Adam, RMSProp), :mod:`~effcourse.dco.meta` (Algorithm 7 and the
 evaluation of a learned rule), :mod:`~effcourse.dco.theory` (Theorem 6), :mod:`~effcourse.dco.experiments` (the
-chapter's experiments) and :mod:`~effcourse.dco.figures` (its figures).
+chapter's experiments), :mod:`~effcourse.dco.figures` (its figures) and :mod:`~effcourse.dco.sweep` (the
+``full`` scale's comparisons as a resumable sweep, imported on its own).
 """
 
 from .baselines import BASELINES, run_baseline, tune_baseline

@@ -22,7 +22,7 @@ import torch
 
 from .baselines import BASELINES, run_baseline, tune_baseline
 from .layers import DCOGeneralDescent, DCOGradient, DCOMomentum, DCOOptimizer, backend_agreement
-from .meta import evaluate_optimizer, meta_train
+from .meta import MetaCheckpoint, evaluate_optimizer, load_phi, meta_train, phi
 from .tasks import LeastSquaresTasks, Tasks, shifted_least_squares_tasks
 from .theory import best_fixed_general_descent, meta_curvature, optimal_general_descent, optimal_value
 
@@ -253,7 +253,8 @@ class Comparison:
 
 def compare_on_family(draw: Callable[[int], Tasks], counts: Sequence[int], rules: Mapping[str, RuleFactory],
                       lrs: Sequence[float], epochs: int, eval_steps: int,
-                      init_generator: torch.Generator | None = None) -> Comparison:
+                      init_generator: torch.Generator | None = None,
+                      checkpoint: MetaCheckpoint | None = None) -> Comparison:
     """The protocol of Section 5 on one task family: meta-train, tune, report on held-out tasks.
 
     ``draw(n)`` draws n tasks; it is called for ``counts = (meta-training, tuning, held-out)`` in that order.  With
@@ -261,6 +262,11 @@ def compare_on_family(draw: Callable[[int], Tasks], counts: Sequence[int], rules
     start (least squares: zero).  Every rule is meta-trained for ``epochs`` (M, T = 1) with reset and with
     persistent inner state; every baseline's learning rate is the best of ``lrs`` on the tuning tasks after
     ``eval_steps`` steps; all are then run ``eval_steps`` steps on the held-out tasks.
+
+    With ``checkpoint`` (a sweep's, :class:`effcourse.dco.meta.MetaCheckpoint`) the comparison resumes where a
+    killed run stopped: the tasks are drawn again (the same draws: nothing random follows them), every finished
+    phase (a rule at ``phi0``, a meta-training, an evaluation, a baseline) is read back, and a meta-training that
+    was cut short continues from its last meta-step (saved every ``checkpoint.every``).
     """
     if len(counts) != 3:
         raise ValueError(f"counts must be (meta-training, tuning, held-out) task counts; got {counts!r}")
@@ -269,19 +275,72 @@ def compare_on_family(draw: Callable[[int], Tasks], counts: Sequence[int], rules
     train, tune, held = sets = [draw(_positive_int("counts", n)) for n in counts]
     th = (tuple(t.init_params(init_generator) for t in sets) if init_generator is not None
           else (None, None, None))
+    phases = _Phases(checkpoint)
     out = Comparison()
     for name, make in rules.items():
-        out.phi0[name] = evaluate_optimizer(make(train.p), held, eval_steps, th[2])
+        out.phi0[name] = phases.run(f"{name}/phi0",
+                                    lambda make=make: evaluate_optimizer(make(train.p), held, eval_steps, th[2]))
         for persistent in (False, True):
             opt = make(train.p)
-            out.train_losses[(name, persistent)] = meta_train(opt, train, epochs=epochs, persistent=persistent,
-                                                              theta0=th[0]).losses
             key = f"{name} ({'persistent' if persistent else 'reset'})"
-            out.curves[key] = evaluate_optimizer(opt, held, eval_steps, th[2])
+
+            def fit(opt: DCOOptimizer = opt, persistent: bool = persistent, key: str = key) -> dict[str, object]:
+                res = meta_train(opt, train, epochs=epochs, persistent=persistent, theta0=th[0],
+                                 checkpoint=phases.inner(f"{key}/meta-train"))
+                return {"phi": phi(opt), "losses": res.losses}
+
+            trained = phases.run(f"{key}/meta-train", fit)
+            load_phi(opt, trained["phi"])  # a no-op unless the meta-training was read back
+            out.train_losses[(name, persistent)] = list(trained["losses"])
+            out.curves[key] = phases.run(f"{key}/eval",
+                                         lambda opt=opt: evaluate_optimizer(opt, held, eval_steps, th[2]))
     for b in BASELINES:
-        out.best_lr[b], _ = tune_baseline(tune, b, lrs, eval_steps, th[1])
-        out.curves[f"{b} (lr {out.best_lr[b]:.2g})"] = run_baseline(held, b, out.best_lr[b], eval_steps, th[2])
+        def baseline(b: str = b) -> tuple[float, torch.Tensor]:
+            lr, _ = tune_baseline(tune, b, lrs, eval_steps, th[1])
+            return lr, run_baseline(held, b, lr, eval_steps, th[2])
+
+        out.best_lr[b], curve = phases.run(f"{b}/tune-run", baseline)
+        out.curves[f"{b} (lr {out.best_lr[b]:.2g})"] = curve
     return out
+
+
+class _Phases:
+    """The finished phases of :func:`compare_on_family` (name -> result), saved to ``checkpoint`` after each one,
+    and the state of the meta-training in progress, so that a resumed comparison skips what was done."""
+
+    def __init__(self, checkpoint: MetaCheckpoint | None):
+        self.checkpoint = checkpoint
+        saved = checkpoint.load() if checkpoint is not None else None
+        self.done: dict[str, object] = dict(saved["done"]) if saved is not None else {}
+        self.running: tuple[str, Mapping[str, object]] | None = (
+            (saved["running"], saved["inner"]) if saved is not None and saved["running"] is not None else None)
+
+    def run(self, name: str, work: Callable[[], object]) -> object:
+        if name not in self.done:
+            self.done[name] = work()
+            if self.checkpoint is not None:
+                self.checkpoint.save(len(self.done), {"done": self.done, "running": None, "inner": None})
+        return self.done[name]
+
+    def inner(self, name: str) -> MetaCheckpoint | None:
+        """A checkpoint for the loop inside phase ``name`` (saved alongside the finished phases)."""
+        return None if self.checkpoint is None else _InnerCheckpoint(self, name, self.checkpoint.every)
+
+
+@dataclass
+class _InnerCheckpoint:
+    phases: _Phases
+    name: str
+    every: int
+
+    def load(self) -> Mapping[str, object] | None:
+        got = self.phases.running
+        return got[1] if got is not None and got[0] == self.name else None
+
+    def save(self, step: int, state: Mapping[str, object]) -> None:
+        ckpt = self.phases.checkpoint
+        assert ckpt is not None  # built by _Phases.inner only when there is one
+        ckpt.save(len(self.phases.done), {"done": self.phases.done, "running": self.name, "inner": state})
 
 
 def final_losses(results: Sequence[Comparison]) -> dict[str, list[float]]:

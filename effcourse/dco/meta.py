@@ -9,15 +9,17 @@ Each meta-step unrolls T inner steps (4.7) on a minibatch of tasks, averages the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from .tasks import Tasks
 
-__all__ = ["MetaResult", "evaluate_optimizer", "meta_step_seconds", "meta_train", "unroll"]
+__all__ = ["MetaCheckpoint", "MetaResult", "evaluate_optimizer", "load_phi", "meta_step_seconds", "meta_train", "phi",
+           "unroll"]
 
 MetaOptFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
 
@@ -38,6 +40,36 @@ def unroll(opt: nn.Module, tasks: Tasks, theta: torch.Tensor, state: torch.Tenso
     return theta, state
 
 
+class MetaCheckpoint(Protocol):
+    """Where a long loop saves its state and resumes from (a sweep's checkpoint, :mod:`effcourse.dco.sweep`).
+
+    ``load()`` returns the state saved last (``None`` if there is none); ``save(step, state)`` replaces it;
+    ``every`` is the number of meta-steps between two saves of :func:`meta_train`.
+    """
+
+    every: int
+
+    def load(self) -> Mapping[str, Any] | None: ...
+
+    def save(self, step: int, state: Mapping[str, Any]) -> None: ...
+
+
+def phi(opt: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``opt``'s meta-parameters by name: its parameters only, not the buffers of a cvxpylayers layer,
+    which the layer builds again from the program on first use."""
+    return {name: q.detach().clone() for name, q in opt.named_parameters()}
+
+
+def load_phi(opt: nn.Module, values: Mapping[str, torch.Tensor]) -> None:
+    """Set ``opt``'s meta-parameters to ``values`` (as returned by :func:`phi`); every parameter must be there."""
+    params = dict(opt.named_parameters())
+    if set(values) != set(params):
+        raise KeyError(f"values must hold the meta-parameters {sorted(params)}; got {sorted(values)}")
+    with torch.no_grad():
+        for name, q in params.items():
+            q.copy_(values[name])
+
+
 @dataclass
 class MetaResult:
     """What :func:`meta_train` returns: ``l_total`` per meta-step, and the inner state it ended with."""
@@ -51,7 +83,7 @@ def meta_train(opt: nn.Module, tasks: Tasks, *, horizon: int = 1, epochs: int = 
                persistent: bool = False, meta_optimizer: MetaOptFactory | None = None,
                theta0: torch.Tensor | None = None, generator: torch.Generator | None = None,
                callback: Callable[[int, nn.Module], None] | None = None,
-               progress: bool | str = False) -> MetaResult:
+               progress: bool | str = False, checkpoint: MetaCheckpoint | None = None) -> MetaResult:
     """Algorithm 7: meta-train ``opt``'s parameters on ``tasks``; returns the history of ``l_total``.
 
     * ``horizon`` is T; ``epochs`` is M.  With ``task_batch=None`` an epoch is one full-batch meta-step (as
@@ -62,6 +94,10 @@ def meta_train(opt: nn.Module, tasks: Tasks, *, horizon: int = 1, epochs: int = 
       of Theorem 6); ``persistent=True`` carries ``theta^(T+1)`` and the optimizer state over to the next epoch,
       so successive meta-steps see the later parts of each task's trajectory (truncated unrolling).
     * ``callback(k, opt)`` runs after meta-step k (k = 1, 2, ...), e.g. to record the distance to a known optimum.
+    * ``checkpoint`` (:class:`MetaCheckpoint`) is restored before the first epoch, if it holds a state, and saved
+      every ``checkpoint.every`` epochs and after the last: ``phi``, MetaOpt's state, every task's ``theta`` and
+      ``S``, the task-order generator and ``l_total`` so far, so that a killed run continues exactly where it
+      stopped (a resumed run does not call ``callback`` for the meta-steps it restored).
     """
     if not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"horizon (T) must be a positive int; got {horizon!r}")
@@ -81,12 +117,25 @@ def meta_train(opt: nn.Module, tasks: Tasks, *, horizon: int = 1, epochs: int = 
     state_all = None if state0 is None else state0.detach().clone()
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     result = MetaResult()
-    it = range(epochs)
+    first = 0
+    if checkpoint is not None:
+        if not isinstance(checkpoint.every, int) or checkpoint.every < 1:
+            raise ValueError(f"checkpoint.every must be a positive int; got {checkpoint.every!r}")
+        saved = checkpoint.load()
+        if saved is not None:
+            load_phi(opt, saved["phi"])
+            meta.load_state_dict(saved["meta_opt"])
+            # a checkpoint is read onto the CPU; the tasks may live elsewhere
+            theta_all = saved["theta"].to(theta_all.device)
+            state_all = None if saved["state"] is None else saved["state"].to(theta_all.device)
+            gen.set_state(saved["generator"])
+            result.losses, first = list(saved["losses"]), int(saved["epoch"])
+    it = range(first, epochs)
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc=progress if isinstance(progress, str) else "meta-train", leave=False)
-    for _ in it:
+    for epoch in it:
         order = (torch.arange(n) if task_batch is None
                  else torch.randperm(n, generator=gen))
         step = n if task_batch is None else task_batch
@@ -107,6 +156,10 @@ def meta_train(opt: nn.Module, tasks: Tasks, *, horizon: int = 1, epochs: int = 
                 theta_all[idx] = theta_T.detach()
                 if state_all is not None:
                     state_all[idx] = state_T.detach()
+        if checkpoint is not None and ((epoch + 1) % checkpoint.every == 0 or epoch + 1 == epochs):
+            checkpoint.save(epoch + 1, {"epoch": epoch + 1, "phi": phi(opt), "meta_opt": meta.state_dict(),
+                                        "theta": theta_all, "state": state_all, "generator": gen.get_state(),
+                                        "losses": list(result.losses)})
     result.theta, result.state = theta_all, state_all
     return result
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -37,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .model import ACTIVATIONS, ImplicitModel, loss_value
 
 __all__ = [
+    "BlockCheckpoint",
     "BlockRecord",
     "BlockTriangularModel",
     "SequentialResult",
@@ -268,6 +270,15 @@ class SequentialResult:
 _SOLVERS = ("altmin", "local")
 
 
+class BlockCheckpoint(Protocol):
+    """Where :func:`train_sequential` keeps its progress: ``save(step, **state)`` after block ``step`` and
+    ``load()``, the last ``(step, state)`` or ``None`` (a sweep's ``RunContext.save``/``load`` under one name)."""
+
+    def save(self, step: int, **state: Any) -> None: ...
+
+    def load(self) -> tuple[int, dict[str, Any]] | None: ...
+
+
 def _repeat_counted(step, steps: int, counter: FlopCounterMode) -> int:
     """Run ``step()`` ``steps`` times inside ``counter``'s context; count the first and return the FLOPs the other
     ``steps - 1`` would add.  Every step multiplies tensors of the same shapes, so the count is exact, and the
@@ -309,7 +320,8 @@ def _objective(X: torch.Tensor, C: torch.Tensor, y: torch.Tensor, loss: str) -> 
 
 def train_sequential(u: torch.Tensor, y: torch.Tensor, n: int, L: int, loss: str = "mse", solver: str = "altmin",
                      activation: str = "relu", alternations: int = 5, steps: int = 300, lr: float = 1e-2,
-                     generator: torch.Generator | None = None, progress: bool | str = False) -> SequentialResult:
+                     generator: torch.Generator | None = None, progress: bool | str = False,
+                     checkpoint: BlockCheckpoint | None = None) -> SequentialResult:
     """Algorithm 1 (sequential greedy training) on inputs ``u`` (``m x p``) and targets ``y``.
 
     ``loss="mse"``: ``y`` is ``m x q`` (one-hot for classification); ``loss="ce"``: ``y`` holds integer labels and
@@ -325,6 +337,11 @@ def train_sequential(u: torch.Tensor, y: torch.Tensor, n: int, L: int, loss: str
     :func:`effcourse.core.train.fit`: its per-step reshuffle of the whole batch and its per-epoch host sync (every
     step is an epoch here) cost about a third of a step at these sizes, inside the time that the chapter compares
     with end-to-end training.
+
+    ``checkpoint`` (:class:`BlockCheckpoint`, e.g. a sweep's, :mod:`effcourse.implicit.sweep`) is saved after every
+    block (its weights, the ``C`` so far, the records and ``generator``'s state) and restored before the first, so
+    that a killed run redoes at most one block and continues exactly as it would have: the earlier features are
+    recomputed from the saved weights by the same products that built them.
     """
     if solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {_SOLVERS}; got {solver!r}")
@@ -364,7 +381,23 @@ def train_sequential(u: torch.Tensor, y: torch.Tensor, n: int, L: int, loss: str
 
         it = tqdm(it, desc=progress if isinstance(progress, str) else "blocks", leave=False)
     counter = FlopCounterMode(display=False)
+    done = 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        done, state = saved
+        for at in state["blocks"]:  # C is set after the last block; add_block only needs its shape
+            model.add_block(at.to(dev), u.new_zeros(q, model.n + at.shape[0]))
+        if state["blocks"]:
+            model.C = nn.Parameter(state["C"].to(dev))
+        result.blocks = [BlockRecord(**r) for r in state["records"]]
+        if generator is not None:
+            generator.set_state(state["generator"])
+        with torch.no_grad():
+            X_prev = model.features(u) if done else X_prev
+        C_prev = model.C.detach().clone() if done else C_prev
     for i, ni in it:
+        if i < done:
+            continue
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
         t0 = time.perf_counter()
         with counter:  # counts are cleared on entry: one count per block
@@ -407,4 +440,8 @@ def train_sequential(u: torch.Tensor, y: torch.Tensor, n: int, L: int, loss: str
         model.add_block(atilde, C)
         result.blocks.append(BlockRecord(i + 1, ni, _objective(X_prev, C, y, loss), seconds, variables[i],
                                          weights[i], float(flops)))
+        if checkpoint is not None:
+            checkpoint.save(i + 1, blocks=[b.detach().cpu() for b in model.blocks], C=model.C.detach().cpu(),
+                            records=[asdict(r) for r in result.blocks],
+                            generator=generator.get_state() if generator is not None else None)
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,16 +35,19 @@ from .selfloops import (
 
 __all__ = [
     "TARGETS",
+    "CHECKPOINT_STEPS",
     "DigitsRun",
     "DigitsSummary",
     "InterpolationRun",
     "TheoremCheck",
     "accuracy_on",
     "digits_rows",
+    "digits_run",
     "digits_summary",
     "digits_sweep",
     "interpolation_ratios",
     "interpolation_rows",
+    "interpolation_run",
     "interpolation_sweep",
     "interpolation_task",
     "mse_on",
@@ -192,6 +196,37 @@ def _check_seeds(seeds, name: str = "seeds") -> list[int]:
     return seeds
 
 
+#: Steps between two checkpoints of an end-to-end run in a sweep (rounded to whole epochs): a few seconds of GPU
+#: time, so a kill loses little and the checkpoint writes (model and Adam state) stay a small share of the run.
+CHECKPOINT_STEPS = 500
+
+
+@dataclass
+class _Named:
+    """A sweep context's checkpoint ``name`` as a :class:`~effcourse.implicit.blockwise.BlockCheckpoint`."""
+
+    ctx: Any
+    name: str
+
+    def save(self, step: int, **state: Any) -> None:
+        self.ctx.save(self.name, step, **state)
+
+    def load(self) -> tuple[int, dict[str, Any]] | None:
+        return self.ctx.load(self.name)
+
+
+def _blocks(ctx: Any | None, name: str) -> _Named | None:
+    return None if ctx is None else _Named(ctx, name)
+
+
+def _epochs(ctx: Any | None, name: str, m: int, batch_size: int | None) -> Any | None:
+    """``fit``'s checkpoint every :data:`CHECKPOINT_STEPS` steps, in whole epochs of ``m`` rows."""
+    if ctx is None:
+        return None
+    per_epoch = math.ceil(m / (m if batch_size is None else min(batch_size, m)))
+    return ctx.fit_checkpoint(name, every=max(1, CHECKPOINT_STEPS // per_epoch))
+
+
 # ------------------------------------------------------------------------------------------------ 1-D interpolation
 def interpolation_task(target: str, seed: int, n_train: int, n_test: int, dtype: torch.dtype = torch.float64,
                        device: str | torch.device = "cpu"
@@ -245,34 +280,43 @@ def interpolation_sweep(cfg: Mapping, seeds: Iterable[int], test_seeds: Iterable
     Algorithm 2, and end-to-end training for ``interp_e2e_steps`` steps or ``e2e_flop_factor`` times the
     local-search FLOPs, whichever comes first.  ``seeds[i]`` draws every initialization of replicate ``i`` and
     ``test_seeds[i]`` its test points (the chapter takes both from ``run.seeds``)."""
-    factor = _flop_factor(cfg)
+    _flop_factor(cfg)  # a bad budget fails before any training
     seeds, test_seeds = _check_seeds(seeds), _check_seeds(test_seeds, "test_seeds")
     if len(seeds) != len(test_seeds):
         raise ValueError(f"seeds and test_seeds must have the same length; got {len(seeds)} and {len(test_seeds)}")
     for target in cfg["interp_targets"]:
         _check_target(target)
-    out = {}
-    for target in cfg["interp_targets"]:
-        for seed, test_seed in zip(seeds, test_seeds):
-            u_tr, y_tr, u_te, y_te = interpolation_task(target, test_seed, cfg["interp_train"], cfg["interp_test"],
-                                                        dtype, device)
-            evaluate = mse_on(u_te, y_te)
-            seq = train_sequential(u_tr, y_tr, cfg["interp_n"], cfg["interp_L"], solver="local",
-                                   steps=cfg["interp_local_steps"], lr=cfg["interp_local_lr"],
-                                   generator=torch.Generator().manual_seed(seed))
-            alt = train_sequential(u_tr, y_tr, cfg["interp_n"], cfg["interp_L"], solver="altmin",
-                                   alternations=cfg["interp_alternations"], steps=cfg["interp_steps"],
-                                   lr=cfg["interp_lr"], generator=torch.Generator().manual_seed(seed))
-            e2e = ImplicitModel(cfg["interp_n"], 2, 1, dtype=dtype, device=device,
-                                generator=torch.Generator().manual_seed(seed))
-            hist = train_projected(e2e, u_tr, y_tr, lr=cfg["interp_e2e_lr"], kappa=cfg["interp_kappa"],
-                                   steps=cfg["interp_e2e_steps"],
-                                   flop_budget=None if factor is None else factor * seq.flops,
-                                   eval_fn=evaluate, eval_every=cfg["interp_eval_every"],
-                                   generator=torch.Generator().manual_seed(seed))
-            out[target, seed] = InterpolationRun(seq, evaluate(seq.model), alt, evaluate(alt.model), e2e, hist,
-                                                 factor)
-    return out
+    return {(target, seed): interpolation_run(cfg, target, seed, test_seed, dtype, device)
+            for target in cfg["interp_targets"] for seed, test_seed in zip(seeds, test_seeds)}
+
+
+def interpolation_run(cfg: Mapping, target: str, seed: int, test_seed: int, dtype: torch.dtype = torch.float64,
+                      device: str | torch.device = "cpu", ctx: Any | None = None) -> InterpolationRun:
+    """One (target, seed) of :func:`interpolation_sweep`: its three trainings on the same data.
+
+    ``ctx``: a sweep's run context (:class:`effcourse.sweep.RunContext`); each training then checkpoints through it
+    (``seq-local``, ``seq-altmin`` after every block, ``e2e`` every :data:`CHECKPOINT_STEPS` steps) and a killed
+    run resumes where it stopped (see :mod:`effcourse.implicit.sweep`)."""
+    _check_target(target)
+    factor = _flop_factor(cfg)
+    u_tr, y_tr, u_te, y_te = interpolation_task(target, test_seed, cfg["interp_train"], cfg["interp_test"],
+                                                dtype, device)
+    evaluate = mse_on(u_te, y_te)
+    seq = train_sequential(u_tr, y_tr, cfg["interp_n"], cfg["interp_L"], solver="local",
+                           steps=cfg["interp_local_steps"], lr=cfg["interp_local_lr"],
+                           generator=torch.Generator().manual_seed(seed), checkpoint=_blocks(ctx, "seq-local"))
+    alt = train_sequential(u_tr, y_tr, cfg["interp_n"], cfg["interp_L"], solver="altmin",
+                           alternations=cfg["interp_alternations"], steps=cfg["interp_steps"],
+                           lr=cfg["interp_lr"], generator=torch.Generator().manual_seed(seed),
+                           checkpoint=_blocks(ctx, "seq-altmin"))
+    e2e = ImplicitModel(cfg["interp_n"], 2, 1, dtype=dtype, device=device,
+                        generator=torch.Generator().manual_seed(seed))
+    hist = train_projected(e2e, u_tr, y_tr, lr=cfg["interp_e2e_lr"], kappa=cfg["interp_kappa"],
+                           steps=cfg["interp_e2e_steps"], flop_budget=None if factor is None else factor * seq.flops,
+                           eval_fn=evaluate, eval_every=cfg["interp_eval_every"],
+                           generator=torch.Generator().manual_seed(seed),
+                           checkpoint=_epochs(ctx, "e2e", u_tr.shape[0], None))
+    return InterpolationRun(seq, evaluate(seq.model), alt, evaluate(alt.model), e2e, hist, factor)
 
 
 def interpolation_rows(interp: Mapping[tuple[str, int], InterpolationRun], factor: str) -> list[dict[str, str]]:
@@ -382,32 +426,38 @@ def digits_sweep(cfg: Mapping, data: Split, seeds: Iterable[int]) -> dict[int, D
     """Every seed of ``seeds`` (from ``run.seeds``) on ``data`` (flat, standardized): sequential Algorithm 2 on
     one-hot targets, sequential local search with the cross-entropy, and end to end with both losses, for
     ``cls_e2e_steps`` steps or ``e2e_flop_factor`` times Algorithm 2's FLOPs, whichever comes first."""
-    factor = _flop_factor(cfg)
     seeds = _check_seeds(seeds)
+    return {seed: digits_run(cfg, data, seed) for seed in seeds}
+
+
+def digits_run(cfg: Mapping, data: Split, seed: int, ctx: Any | None = None) -> DigitsRun:
+    """One seed of :func:`digits_sweep`: its four trainings.  ``ctx``: a sweep's run context, as in
+    :func:`interpolation_run` (checkpoints ``seq-altmin``, ``seq-ce``, ``e2e-mse``, ``e2e-ce``)."""
+    factor = _flop_factor(cfg)
     if data.x_train.dim() != 2:
         raise ValueError(f"data must be flat (N x F rows); got x_train of shape {tuple(data.x_train.shape)}")
     u, u_test = append_ones(data.x_train), append_ones(data.x_test)
     onehot = F.one_hot(data.y_train, data.num_classes).to(u.dtype)
     acc = accuracy_on(u_test, data.y_test)
     n, L = cfg["cls_n"], cfg["cls_L"]
-    out = {}
-    for seed in seeds:
-        seq = train_sequential(u, onehot, n, L, solver="altmin", alternations=cfg["cls_alternations"],
-                               steps=cfg["cls_steps"], lr=cfg["cls_lr"], generator=torch.Generator().manual_seed(seed))
-        seq_ce = train_sequential(u, data.y_train, n, L, loss="ce", solver="local", steps=cfg["cls_local_steps"],
-                                  lr=cfg["cls_local_lr"], generator=torch.Generator().manual_seed(seed))
-        rec = DigitsRun(seq, acc(seq.model), seq_ce, acc(seq_ce.model))
-        for loss, target in (("mse", onehot), ("ce", data.y_train)):
-            model = ImplicitModel(n, u.shape[1], data.num_classes, dtype=u.dtype, device=u.device,
-                                  generator=torch.Generator().manual_seed(seed))
-            rec.hists[loss] = train_projected(model, u, target, loss=loss, lr=cfg["cls_e2e_lr"],
-                                              kappa=cfg["cls_kappa"], steps=cfg["cls_e2e_steps"],
-                                              flop_budget=None if factor is None else factor * seq.flops,
-                                              batch_size=cfg["cls_batch_size"], eval_fn=acc,
-                                              eval_every=cfg["cls_eval_every"],
-                                              generator=torch.Generator().manual_seed(seed))
-        out[seed] = rec
-    return out
+    seq = train_sequential(u, onehot, n, L, solver="altmin", alternations=cfg["cls_alternations"],
+                           steps=cfg["cls_steps"], lr=cfg["cls_lr"], generator=torch.Generator().manual_seed(seed),
+                           checkpoint=_blocks(ctx, "seq-altmin"))
+    seq_ce = train_sequential(u, data.y_train, n, L, loss="ce", solver="local", steps=cfg["cls_local_steps"],
+                              lr=cfg["cls_local_lr"], generator=torch.Generator().manual_seed(seed),
+                              checkpoint=_blocks(ctx, "seq-ce"))
+    rec = DigitsRun(seq, acc(seq.model), seq_ce, acc(seq_ce.model))
+    for loss, target in (("mse", onehot), ("ce", data.y_train)):
+        model = ImplicitModel(n, u.shape[1], data.num_classes, dtype=u.dtype, device=u.device,
+                              generator=torch.Generator().manual_seed(seed))
+        rec.hists[loss] = train_projected(model, u, target, loss=loss, lr=cfg["cls_e2e_lr"],
+                                          kappa=cfg["cls_kappa"], steps=cfg["cls_e2e_steps"],
+                                          flop_budget=None if factor is None else factor * seq.flops,
+                                          batch_size=cfg["cls_batch_size"], eval_fn=acc,
+                                          eval_every=cfg["cls_eval_every"],
+                                          generator=torch.Generator().manual_seed(seed),
+                                          checkpoint=_epochs(ctx, f"e2e-{loss}", u.shape[0], cfg["cls_batch_size"]))
+    return rec
 
 
 def digits_rows(cls: Mapping[int, DigitsRun]) -> list[dict[str, str]]:

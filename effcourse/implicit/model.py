@@ -29,7 +29,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -158,6 +159,12 @@ class FixedPointResult:
     converged: bool
 
 
+def _check_every(x: torch.Tensor) -> int:
+    """How often the Picard loops read their step size on the host: every iteration on a CPU (where reading is
+    free and the iteration count is exact), every 8th on an accelerator, where each read stalls the device."""
+    return 1 if x.device.type == "cpu" else 8
+
+
 def fixed_point(A: torch.Tensor, b: torch.Tensor, activation: str = "relu", tol: float = 1e-6,
                 max_iter: int = 500, x0: torch.Tensor | None = None, rtol: float = 0.0) -> FixedPointResult:
     """Solve ``x = phi(x A^T + b)`` row-wise (eq. (2.1) for every sample) by Picard iteration from ``x0`` (0).
@@ -182,8 +189,12 @@ def fixed_point(A: torch.Tensor, b: torch.Tensor, activation: str = "relu", tol:
     x = torch.zeros_like(b) if x0 is None else x0.detach()
     At = A.t()
     step = math.inf
+    every = _check_every(x)
     for it in range(1, max_iter + 1):
         x_new = phi(torch.addmm(b, x, At))
+        if it % every and it < max_iter:
+            x = x_new
+            continue
         # the sup-norm of the step: a contraction with rate r leaves an error of at most r/(1-r) times it
         step = float((x_new - x).abs().max()) if x.numel() else 0.0
         x = x_new
@@ -223,8 +234,12 @@ class _ImplicitFixedPoint(torch.autograd.Function):
     def backward(ctx, g):
         A, x, d = ctx.saved_tensors
         v = d * g
-        for _ in range(ctx.max_iter):
+        every = _check_every(v)
+        for it in range(1, ctx.max_iter + 1):
             v_new = d * torch.addmm(g, v, A)
+            if it % every and it < ctx.max_iter:
+                v = v_new
+                continue
             step = float((v_new - v).abs().max()) if v.numel() else 0.0
             v = v_new
             if step <= ctx.tol * (1.0 + float(g.abs().max())):
@@ -450,7 +465,7 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
                     kappa: float = 0.95, steps: int = 1000, flop_budget: float | None = None,
                     batch_size: int | None = None, eval_fn: Callable[[ImplicitModel], float] | None = None,
                     eval_every: int = 10, generator: torch.Generator | None = None,
-                    progress: bool | str = False) -> E2EHistory:
+                    progress: bool | str = False, checkpoint: Any | None = None) -> E2EHistory:
     """End-to-end projected gradient training of a dense implicit model (problem (2.4), relaxed constraint).
 
     Each step: Adam on ``(A, B, C, D)`` with implicit gradients, then ``A <- Proj_{||A||_inf <= kappa}(A)``.
@@ -460,6 +475,10 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
     early once ``flop_budget`` training FLOPs (counted, evaluation excluded; see :class:`E2EHistory`) are spent
     or the loss is not finite.  A budget in FLOPs, not seconds, so that where training stops does not depend on
     the machine or its load.  Checkpoints every ``eval_every`` steps (step 0 included).
+
+    ``checkpoint``: a sweep's ``ctx.fit_checkpoint()`` (:mod:`effcourse.sweep.context`), handed to ``fit`` with the
+    history and the FLOP and time counters added to what it saves (its ``extra``), so that a killed run resumes
+    with the same learning curve and stops at the same counted FLOPs as an uninterrupted one.
     """
     if not (isinstance(kappa, (int, float)) and 0 < kappa < 1):
         raise ValueError(f"kappa must be in (0, 1) for a certified well-posed A; got {kappa!r}")
@@ -483,7 +502,7 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
     marks: dict[str, object] = {}
     counter = FlopCounterMode(display=False)
 
-    def checkpoint(step: int, train_loss: float) -> None:
+    def record(step: int, train_loss: float) -> None:
         hist.steps.append(step)
         hist.seconds.append(clock["elapsed"])
         hist.flops.append(clock["flops"])
@@ -522,15 +541,37 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
         if step % eval_every == 0 or step == steps or done:
             before = counter.get_total_flops()
             with torch.no_grad():
-                checkpoint(step, last if bs == m else float(loss_value(model(u), y, loss)))
+                record(step, last if bs == m else float(loss_value(model(u), y, loss)))
             clock["excluded"] += counter.get_total_flops() - before  # evaluation is not training
         return done
 
     with torch.no_grad():
-        checkpoint(0, float(loss_value(model(u), y, loss)))
+        record(0, float(loss_value(model(u), y, loss)))
     q = int(y.shape[1]) if y.dim() == 2 else int(y.max()) + 1
     data = Split(u, y, u[:0], y[:0], q)
+    if checkpoint is not None:
+        checkpoint.extra["e2e_progress"] = _Progress(hist, clock, counter)
     with counter:
         fit(model, opt, data, math.ceil(steps / math.ceil(m / bs)), bs, generator=generator, batch_loss=batch_loss,
-            after_step=after_step, eval_every=0, progress=progress, max_steps=steps)
+            after_step=after_step, eval_every=0, progress=progress, max_steps=steps, checkpoint=checkpoint)
     return hist
+
+
+@dataclass
+class _Progress:
+    """What :func:`train_projected` keeps outside the model and optimizer: its history and counters.  Restored
+    inside ``fit`` (within the FLOP counter's context, which starts at zero), the counter offset makes the counted
+    FLOPs continue from the saved total."""
+
+    hist: E2EHistory
+    clock: dict[str, float]
+    counter: FlopCounterMode
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"hist": asdict(self.hist), "elapsed": self.clock["elapsed"], "flops": self.clock["flops"]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in asdict(E2EHistory(**state["hist"])).items():
+            setattr(self.hist, k, v)
+        self.clock["elapsed"], self.clock["flops"] = state["elapsed"], state["flops"]
+        self.clock["excluded"] = self.counter.get_total_flops() - state["flops"]

@@ -21,7 +21,7 @@ from . import spsa
 from .batched import Generators, Trace, run_fo_sgd, run_mezo, run_mezo_svrg, svrg_budget
 from .finetune import Encoded, FinetuneTrace, finetune
 from .optim import ZOSVRG, MeZOSVRG, Trajectory, rebuild
-from .pretrained import CachedPrefix, trainable_parameters
+from .pretrained import CachedPrefix, IndexedInputs, trainable_parameters
 from .problems import BatchedMLP, LeastSquares
 
 __all__ = [
@@ -32,6 +32,9 @@ __all__ = [
     "anchor_rows",
     "batch_size_study",
     "compare_finetuning",
+    "FINETUNE_MODES",
+    "finetune_inputs",
+    "finetune_methods",
     "digits_comparison",
     "digits_rows",
     "excess_at",
@@ -348,6 +351,50 @@ def _reseed_head(model: nn.Module, seed: int) -> None:
                     m.bias.zero_()
 
 
+FINETUNE_MODES = ("head", "partial", "full")
+
+
+def finetune_inputs(model: nn.Module, x_train: Mapping[str, torch.Tensor], y_train: torch.Tensor,
+                    x_test: Mapping[str, torch.Tensor], y_test: torch.Tensor, mode: str,
+                    last_layers: int = 1) -> tuple[nn.Module, Encoded]:
+    """What :func:`finetune` trains and reads in each fine-tuning setting of Table 3.1: ``"partial"`` (the last
+    ``last_layers`` encoder layers and the head; the frozen layers run once, :class:`CachedPrefix`), ``"head"``
+    (pooler and head on the frozen encoder) or ``"full"`` (every parameter, the whole model at each query).
+    Returns the module called with row indices and the task as :class:`Encoded` indices into it."""
+    if mode not in FINETUNE_MODES:
+        raise ValueError(f"mode must be one of {FINETUNE_MODES}; got {mode!r}")
+    L_max = max(x_train["input_ids"].shape[1], x_test["input_ids"].shape[1])
+    all_x = {k: torch.cat([F.pad(x[k], (0, L_max - x[k].shape[1])) for x in (x_train, x_test)]) for k in x_train}
+    dev, n_tr = y_train.device, len(y_train)
+    if mode == "full":
+        tail: nn.Module = IndexedInputs(model, all_x)
+    else:
+        tail = CachedPrefix(model, all_x, last_layers=last_layers if mode == "partial" else 0)
+    data = Encoded({"index": torch.arange(n_tr, device=dev)}, y_train,
+                   {"index": torch.arange(n_tr, n_tr + len(y_test), device=dev)}, y_test)
+    return tail, data
+
+
+def finetune_methods(cfg: Mapping, n_train: int, overrides: Mapping | None = None) -> dict[str, dict]:
+    """The keyword arguments of :func:`finetune` for MeZO, MeZO-SVRG (q = 2, Alg. 6 if ``lm_anneal``) and FO-SGD
+    from the configuration's ``lm_*`` keys; ``overrides`` (a model's entry of ``lm_models``: ``mezo_steps``,
+    ``mezo_lr``, ``svrg_steps``, ``svrg_lrs``, ``fo_steps``, ``fo_lr``) replaces some, as RoBERTa-large's grid of
+    Table 3.13 replaces DistilBERT's of Table 3.11."""
+    keys = ("mezo_steps", "mezo_lr", "svrg_steps", "svrg_lrs", "fo_steps", "fo_lr")
+    over = dict(overrides or {})
+    unknown = set(over) - set(keys) - {"model", "last_layers"}
+    if unknown:
+        raise ValueError(f"overrides may set {keys + ('model', 'last_layers')}; got unknown {sorted(unknown)}")
+    s = {k: over.get(k, cfg[f"lm_{k}"]) for k in keys}
+    anneal = max(1, n_train // cfg["lm_batch"]) if cfg["lm_anneal"] else None
+    return {
+        "MeZO": dict(method="mezo", steps=s["mezo_steps"], lr=s["mezo_lr"]),
+        "MeZO-SVRG": dict(method="mezo-svrg", steps=s["svrg_steps"], lr_full=s["svrg_lrs"][0],
+                          lr_mini=s["svrg_lrs"][1], q=2, anneal_window=anneal),
+        "FO-SGD": dict(method="fo-sgd", steps=s["fo_steps"], lr=s["fo_lr"]),
+    }
+
+
 def compare_finetuning(model: nn.Module, x_train: Mapping[str, torch.Tensor], y_train: torch.Tensor,
                        x_test: Mapping[str, torch.Tensor], y_test: torch.Tensor, cfg: Mapping, seeds: Sequence[int],
                        progress: bool = True) -> tuple[list[dict[str, FinetuneTrace]], int]:
@@ -361,21 +408,10 @@ def compare_finetuning(model: nn.Module, x_train: Mapping[str, torch.Tensor], y_
     """
     if not seeds:
         raise ValueError("seeds must name at least one seed")
-    L_max = max(x_train["input_ids"].shape[1], x_test["input_ids"].shape[1])
-    all_x = {k: torch.cat([F.pad(x[k], (0, L_max - x[k].shape[1])) for x in (x_train, x_test)]) for k in x_train}
-    dev, n_tr = y_train.device, len(y_train)
-    tail = CachedPrefix(model, all_x, last_layers=cfg["lm_last_layers"])
     mode = "partial" if cfg["lm_last_layers"] else "head"
-    data = Encoded({"index": torch.arange(n_tr, device=dev)}, y_train,
-                   {"index": torch.arange(n_tr, n_tr + len(y_test), device=dev)}, y_test)
+    tail, data = finetune_inputs(model, x_train, y_train, x_test, y_test, mode, cfg["lm_last_layers"])
     init_state = {k: v.clone() for k, v in model.state_dict().items()}
-    anneal = max(1, n_tr // cfg["lm_batch"]) if cfg["lm_anneal"] else None
-    settings = {
-        "MeZO": dict(method="mezo", steps=cfg["lm_mezo_steps"], lr=cfg["lm_mezo_lr"]),
-        "MeZO-SVRG": dict(method="mezo-svrg", steps=cfg["lm_svrg_steps"], lr_full=cfg["lm_svrg_lrs"][0],
-                          lr_mini=cfg["lm_svrg_lrs"][1], q=2, anneal_window=anneal),
-        "FO-SGD": dict(method="fo-sgd", steps=cfg["lm_fo_steps"], lr=cfg["lm_fo_lr"]),
-    }
+    settings = finetune_methods(cfg, len(y_train))
     out = []
     for j, seed in enumerate(seeds):
         traces = {}

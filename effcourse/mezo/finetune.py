@@ -13,7 +13,8 @@ that the four methods are compared on equal terms.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ from torch import nn
 
 from .optim import LossAnnealer, MeZO, MeZOSVRG
 
-__all__ = ["Encoded", "FinetuneTrace", "METHODS", "finetune", "loss_and_accuracy"]
+__all__ = ["Encoded", "FinetuneTrace", "METHODS", "StepCheckpoint", "finetune", "loss_and_accuracy"]
 
 METHODS = ("mezo", "mezo-svrg", "fo-sgd", "fo-adam")
 
@@ -98,15 +99,31 @@ class FinetuneTrace:
         return float("inf")
 
 
+class StepCheckpoint(Protocol):
+    """Where a step loop saves its state every ``every`` steps and resumes from (e.g. a sweep run's context):
+    ``save(step, **state)`` writes it, ``load()`` returns ``(step, state)`` or ``None`` when there is none."""
+
+    every: int
+
+    def save(self, step: int, **state: Any) -> None: ...
+
+    def load(self) -> tuple[int, dict[str, Any]] | None: ...
+
+
 def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method: str, steps: int,
              batch_size: int, lr: float = 1e-3, mu: float = 1e-3, lr_full: float = 1e-3, lr_mini: float = 1e-4,
              q: int = 2, anchor_size: int | None = None, anneal_window: int | None = None, eval_every: int = 10,
-             seed: int = 0, progress: bool = False) -> FinetuneTrace:
+             seed: int = 0, progress: bool = False, checkpoint: StepCheckpoint | None = None) -> FinetuneTrace:
     """Train ``params`` of ``model`` in place with ``method`` (one of :data:`METHODS`) for ``steps`` steps.
 
     Each step draws ``batch_size`` distinct training rows.  ``lr`` is MeZO's (Def. 3) and the first-order
     baselines' rate; ``lr_full`` / ``lr_mini`` are MeZO-SVRG's ``eta_1`` / ``eta_2`` (Alg. 3) with an anchor every
     ``q`` steps on the full batch or ``anchor_size`` rows (Remark 10); ``anneal_window`` turns on Alg. 6.
+
+    ``checkpoint`` saves the trained tensors, the optimizer (MeZO-SVRG's anchor, stored ``g`` and its seed stream),
+    Alg. 6's losses, the minibatch generator, the trace and the counters every ``checkpoint.every`` steps and at
+    the end; a run started again with the same arguments resumes from the last save and continues bit for bit
+    (only the wall-clock ``seconds`` differ).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -138,12 +155,28 @@ def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method
         tr.train_loss.append(loss)
         tr.test_acc.append(acc)
 
-    log(0)
-    it = range(steps)
+    start = 0
+    if checkpoint is not None and not (isinstance(checkpoint.every, int) and checkpoint.every >= 1):
+        raise ValueError(f"checkpoint.every must be a positive int; got {checkpoint.every!r}")
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is None:
+        log(0)
+    else:  # resume: everything that the remaining steps depend on comes back
+        start, st = saved
+        with torch.no_grad():
+            for p, v in zip(params, st["params"]):
+                p.copy_(v)
+        opt.load_state_dict(st["optimizer"])
+        gen.set_state(st["generator"])
+        if annealer is not None:
+            annealer.load_state_dict(st["annealer"])
+        tr = FinetuneTrace(**st["trace"])
+        clock, queries, passes = st["clock"], st["queries"], st["passes"]
+    it = range(start, steps)
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc=method, leave=False)
+        it = tqdm(it, desc=method, leave=False, initial=start, total=steps)
     for t in it:
         idx = torch.randperm(n, generator=gen)[:b].to(dev)
         xb, yb = _rows(data.x_train, idx), data.y_train[idx]
@@ -181,4 +214,9 @@ def finetune(model: nn.Module, params: list[nn.Parameter], data: Encoded, method
             annealer.observe(lval)
         if (t + 1) % eval_every == 0 or t + 1 == steps:
             log(t + 1)
+        if checkpoint is not None and ((t + 1) % checkpoint.every == 0 or t + 1 == steps):
+            checkpoint.save(t + 1, params=[p.detach().clone() for p in params], optimizer=opt.state_dict(),
+                            generator=gen.get_state(),
+                            annealer=annealer.state_dict() if annealer is not None else None, trace=asdict(tr),
+                            clock=clock, queries=queries, passes=passes)
     return tr

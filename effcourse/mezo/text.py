@@ -134,5 +134,8 @@ def load_task(spec: str | tuple[str, str] | list[str], n_train: int, n_test: int
     if spec == "generated":
         return sentiment_task(n_train, n_test, seed=seed)
     if isinstance(spec, (tuple, list)) and len(spec) == 2:
-        return tsv_task(spec[0], spec[1], n_train=n_train, n_test=n_test, seed=seed)
+        from .pretrained import local_path  # relative paths are looked up under $EFFCOURSE_DATA
+
+        return tsv_task(str(local_path(spec[0])), str(local_path(spec[1])), n_train=n_train, n_test=n_test,
+                        seed=seed)
     raise ValueError(f"spec must be 'generated' or a (train.tsv, dev.tsv) pair of paths; got {spec!r}")

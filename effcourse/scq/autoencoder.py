@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +22,8 @@ from ..core.train import batches
 from .codebook import codes_used, perplexity
 from .quantizers import QuantizerOutput
 
-__all__ = ["AutoencoderHistory", "AutoencoderOutput", "ResidualStack", "VQAutoencoder", "evaluate_autoencoder",
-           "train_autoencoder"]
+__all__ = ["AutoencoderHistory", "AutoencoderOutput", "ResidualStack", "StepCheckpoint", "VQAutoencoder",
+           "evaluate_autoencoder", "train_autoencoder"]
 
 
 class ResidualStack(nn.Module):
@@ -114,6 +115,24 @@ class AutoencoderHistory:
     diverged_at: int = 0
 
 
+@dataclass
+class StepCheckpoint:
+    """Where :func:`train_autoencoder` saves its state every ``every`` steps (and at the last step), and resumes
+    from: ``store`` is anything with ``save(name, step, **state)`` and ``load(name, **into)``, such as a sweep's
+    :class:`effcourse.sweep.RunContext`, which also saves and restores every random stream."""
+
+    store: Any
+    name: str = "train"
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.every, int) or isinstance(self.every, bool) or self.every < 1:
+            raise ValueError(f"every must be a positive int (steps between checkpoints); got {self.every!r}")
+        if not (hasattr(self.store, "save") and hasattr(self.store, "load")):
+            raise TypeError(f"store must have save(name, step, **state) and load(name, **into); "
+                            f"got {type(self.store).__name__}")
+
+
 @torch.no_grad()
 def evaluate_autoencoder(model: VQAutoencoder, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
     """Test metrics of Table 5.1: reconstruction MSE, quantization error ``mean((z_e - z_q)^2)``, perplexity
@@ -152,7 +171,8 @@ def evaluate_autoencoder(model: VQAutoencoder, x: torch.Tensor, batch_size: int 
 
 def train_autoencoder(model: VQAutoencoder, x_train: torch.Tensor, x_test: torch.Tensor, steps: int,
                       batch_size: int = 128, lr: float = 1e-3, generator: torch.Generator | None = None,
-                      eval_every: int = 100, blowup: float = 1e6, progress: bool | str = False) -> AutoencoderHistory:
+                      eval_every: int = 100, blowup: float = 1e6, progress: bool | str = False,
+                      checkpoint: StepCheckpoint | None = None) -> AutoencoderHistory:
     """Adam on the VQ-VAE loss (5.5): ``mean((x - x_hat)^2)`` plus the quantizer's terms, for ``steps``
     minibatches of unlabeled images.
 
@@ -164,6 +184,11 @@ def train_autoencoder(model: VQAutoencoder, x_train: torch.Tensor, x_test: torch
     Not :func:`effcourse.core.train.fit`: the thesis's budget is a number of steps (19,550 = 50 epochs of
     CIFAR-10), epochs drop their last partial batch, and evaluation and the blow-up check are per step; ``fit``
     counts epochs, keeps partial batches, evaluates per epoch and stops only on non-finite epoch losses.
+
+    ``checkpoint`` (a :class:`StepCheckpoint`) is restored before the first step, if one was saved, and saved every
+    ``checkpoint.every`` steps, at the last step and on divergence: model (quantizer buffers included), Adam, the
+    history, and the minibatch order (``generator``'s state where the current epoch's permutation was drawn, and
+    how many of its batches were used), so that a killed run continues exactly as it would have.
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be a non-negative int; got {steps!r}")
@@ -177,22 +202,51 @@ def train_autoencoder(model: VQAutoencoder, x_train: torch.Tensor, x_test: torch
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{name} must be a 4-d tensor of images N x C x H x W; got {shape}")
+    if checkpoint is not None and generator is None:
+        # the minibatch order is restored by redrawing the epoch's permutation from a saved generator state
+        raise ValueError("generator must be given with checkpoint (a torch.Generator for the minibatch order)")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = AutoencoderHistory()
     n = x_train.shape[0]
     it = iter(())
+    first, epoch_state, used = 1, None, 0  # used: batches taken from the current epoch's iterator
+    if checkpoint is not None:
+        got = checkpoint.store.load(checkpoint.name, model=model, optimizer=opt)
+        if got is not None:
+            done, st = got
+            hist = AutoencoderHistory(**st["history"])
+            if model.quantizer is not None:
+                model.quantizer.replaced = int(st["replaced"])
+            if hist.diverged or done >= steps:
+                return hist
+            first, epoch_state, used = done + 1, st["epoch_state"], int(st["used"])
+            if epoch_state is not None:  # the same permutation again, and the generator where it was
+                generator.set_state(epoch_state)
+                it = batches(n, batch_size, generator, device=x_train.device, drop_last=True)
+                for _ in range(used):
+                    next(it)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, desc=progress if isinstance(progress, str) else "steps", leave=False)
-    t0 = time.perf_counter()
+        bar = tqdm(total=steps, initial=first - 1, desc=progress if isinstance(progress, str) else "steps",
+                   leave=False)
+    t0 = time.perf_counter() - hist.seconds
+
+    def save(step: int) -> None:
+        hist.seconds = time.perf_counter() - t0
+        checkpoint.store.save(checkpoint.name, step, model=model, optimizer=opt, history=asdict(hist),
+                              epoch_state=epoch_state, used=used,
+                              replaced=getattr(model.quantizer, "replaced", 0))
+
     model.train()
-    for step in range(1, steps + 1):
+    for step in range(first, steps + 1):
         idx = next(it, None)
         if idx is None or idx.numel() < batch_size // 2:  # a new epoch; skip a tiny last batch
+            epoch_state = generator.get_state() if generator is not None else None
             it = batches(n, batch_size, generator, device=x_train.device, drop_last=True)
-            idx = next(it)
+            idx, used = next(it), 0
+        used += 1
         xb = x_train[idx]
         out = model(xb)
         loss = F.mse_loss(out.x_hat, xb) + out.quant_loss
@@ -205,6 +259,8 @@ def train_autoencoder(model: VQAutoencoder, x_train: torch.Tensor, x_test: torch
         if not math.isfinite(lv) or lv > blowup:
             hist.diverged, hist.diverged_at = True, step
             hist.train_loss.append(lv)
+            if checkpoint is not None:
+                save(step)
             break
         if step % eval_every == 0 or step == steps:
             m = evaluate_autoencoder(model, x_test)
@@ -212,6 +268,8 @@ def train_autoencoder(model: VQAutoencoder, x_train: torch.Tensor, x_test: torch
             hist.train_loss.append(lv)
             hist.test_mse.append(m["recon_mse"])
             hist.test_quant_error.append(m.get("quant_error", 0.0))
+        if checkpoint is not None and (step % checkpoint.every == 0 or step == steps):
+            save(step)
     if bar is not None:
         bar.close()
     hist.seconds = time.perf_counter() - t0

@@ -18,7 +18,7 @@ import torch
 
 from ..core.config import Config
 from ..core.data import Split
-from .autoencoder import AutoencoderHistory, VQAutoencoder, evaluate_autoencoder, train_autoencoder
+from .autoencoder import AutoencoderHistory, StepCheckpoint, VQAutoencoder, evaluate_autoencoder, train_autoencoder
 from .codebook import INITS, nearest_code
 from .quantizers import KINDS, make_quantizer
 from .simplex import project_simplex, project_simplex_alternating
@@ -26,13 +26,18 @@ from .solvers import scq_exact, scq_objective, scq_ridge
 
 __all__ = [
     "METHOD_NAMES",
+    "METRIC_NAMES",
     "THESIS_TABLE_5_1",
+    "INIT_PAIRED",
+    "THESIS_CIFAR10",
     "alg9_findings",
     "alg9_objective_ratios",
     "compare_solvers",
     "hull_check",
     "init_findings",
     "init_rows",
+    "init_runs",
+    "method_runs",
     "not_reproduced_findings",
     "per_seed_rows",
     "ratios",
@@ -43,6 +48,7 @@ __all__ = [
     "summarize",
     "table51_findings",
     "table51_rows",
+    "thesis_comparison",
     "train_init_study",
     "train_methods",
     "train_one",
@@ -54,6 +60,16 @@ METHOD_NAMES = {"ae": "AE (no quantizer)", "vq": "VQ", "vq_rep": "VQ + replaceme
 # Table 5.1, CIFAR-10 column: reconstruction MSE (1e-3), quantization error, perplexity, quantizer time (ms).
 THESIS_TABLE_5_1 = {"ae": ("0.44", "—", "—", "—"), "vq": ("41.19", "70.47", "6.62", "4.45"),
                     "vq_rep": ("5.49", "4.13e-3", "106.07", "5.56"), "scq": ("1.53", "0.15e-3", "124.11", "7.42")}
+
+# The same column as numbers, per method and metric (``perplexity`` is compared with our hard perplexity, the usual
+# definition for one-hot codes; the thesis does not define it for SCQ).
+THESIS_CIFAR10 = {"ae": {"recon_mse": 0.44e-3},
+                  "vq": {"recon_mse": 41.19e-3, "quant_error": 70.47, "perplexity_hard": 6.62},
+                  "vq_rep": {"recon_mse": 5.49e-3, "quant_error": 4.13e-3, "perplexity_hard": 106.07},
+                  "scq": {"recon_mse": 1.53e-3, "quant_error": 0.15e-3, "perplexity_hard": 124.11}}
+
+METRIC_NAMES = {"recon_mse": "reconstruction MSE", "quant_error": "quantization error",
+                "perplexity_hard": "perplexity (hard)"}
 
 Results = Mapping[tuple[str, int], "dict[str, float] | None"]
 
@@ -169,47 +185,57 @@ def build_autoencoder(cfg: Config, kind: str, init: str = "uniform", device: str
 
 
 def train_one(cfg: Config, data: Split, kind: str, seed: int, init: str = "uniform",
-              device: str | torch.device = "cpu", progress: bool = True
+              device: str | torch.device = "cpu", progress: bool = True, checkpoint: StepCheckpoint | None = None
               ) -> tuple[VQAutoencoder, AutoencoderHistory, dict[str, float] | None]:
     """One autoencoder with quantizer ``kind`` from ``seed`` (weights and minibatch order), trained for
     ``cfg.steps`` steps on ``data``'s images; returns ``(model, history, test metrics)``, the metrics ``None`` if
-    training diverged."""
+    training diverged.  ``checkpoint`` makes the training resumable (:func:`train_autoencoder`)."""
     torch.manual_seed(seed)
     model = build_autoencoder(cfg, kind, init, device)
     hist = train_autoencoder(model, data.x_train, data.x_test, cfg.steps, cfg.batch_size, cfg.lr,
                              torch.Generator().manual_seed(seed), cfg.eval_every,
-                             progress=f"{kind} seed {seed}" if progress else False)
+                             progress=f"{kind} seed {seed}" if progress else False, checkpoint=checkpoint)
     return model, hist, (evaluate_autoencoder(model, data.x_test) if not hist.diverged else None)
+
+
+def method_runs(cfg: Config, seeds: Sequence[int]) -> list[tuple[str, int]]:
+    """The ``(kind, seed)`` runs of Table 5.1's analogue, in training order: every method of ``cfg.methods`` on
+    every one of ``seeds``, the reference ``"ae"`` on the first only (it needs one seed)."""
+    if not seeds:
+        raise ValueError("seeds must name at least one experiment seed")
+    return [(kind, seed) for seed in seeds for kind in cfg.methods if kind != "ae" or seed == seeds[0]]
+
+
+# the init study's quantizers that its claims (sections 5 and 6) compare seed by seed; the others run on one seed
+INIT_PAIRED = ("vq", "vq_rep", "simvq")
+
+
+def init_runs(cfg: Config, seeds: Sequence[int]) -> list[tuple[str, int]]:
+    """The ``(kind, seed)`` runs of the codebook-initialization study, in training order: VQ, VQ with replacement
+    and SimVQ of ``cfg.init_methods`` on every one of ``seeds``, the others on the first (empty if ``seeds`` is)."""
+    return [(kind, seed) for seed in seeds for kind in cfg.init_methods if kind in INIT_PAIRED or seed == seeds[0]]
 
 
 def train_methods(cfg: Config, data: Split, seeds: Sequence[int], device: str | torch.device = "cpu",
                   progress: bool = True):
-    """Every method of ``cfg.methods`` on every one of ``seeds`` (the reference ``"ae"`` on the first only),
-    codebooks from U(-1/K, 1/K).  Returns ``(results, models, hists)``, dicts keyed by ``(kind, seed)``."""
-    if not seeds:
-        raise ValueError("seeds must name at least one experiment seed")
+    """Every run of :func:`method_runs` (codebooks from U(-1/K, 1/K)).  Returns ``(results, models, hists)``,
+    dicts keyed by ``(kind, seed)``."""
     results, models, hists = {}, {}, {}
-    for seed in seeds:
-        for kind in cfg.methods:
-            if kind == "ae" and seed != seeds[0]:
-                continue  # the reference needs one seed
-            models[kind, seed], hists[kind, seed], results[kind, seed] = train_one(cfg, data, kind, seed,
-                                                                                   device=device, progress=progress)
+    for kind, seed in method_runs(cfg, seeds):
+        models[kind, seed], hists[kind, seed], results[kind, seed] = train_one(cfg, data, kind, seed,
+                                                                               device=device, progress=progress)
     return results, models, hists
 
 
 def train_init_study(cfg: Config, data: Split, seeds: Sequence[int], device: str | torch.device = "cpu",
                      progress: bool = True) -> dict[tuple[str, int], dict[str, float] | None]:
-    """``cfg.init_methods`` with N(0, 1) codebooks: VQ, VQ with replacement and SimVQ on every one of ``seeds``
-    (the claims of sections 4 and 6), the others on the first.  Returns the test metrics keyed by ``(kind, seed)``
-    (empty if ``seeds`` is)."""
+    """The runs of :func:`init_runs` with N(0, 1) codebooks: VQ, VQ with replacement and SimVQ on every one of
+    ``seeds`` (the claims of sections 5 and 6), the others on the first.  Returns the test metrics keyed by
+    ``(kind, seed)`` (empty if ``seeds`` is)."""
     init_res = {}
-    for seed in seeds:
-        for kind in cfg.init_methods:
-            if kind not in ("vq", "vq_rep", "simvq") and seed != seeds[0]:
-                continue
-            _, _, init_res[kind, seed] = train_one(cfg, data, kind, seed, init="normal", device=device,
-                                                   progress=progress)
+    for kind, seed in init_runs(cfg, seeds):
+        _, _, init_res[kind, seed] = train_one(cfg, data, kind, seed, init="normal", device=device,
+                                               progress=progress)
     return init_res
 
 
@@ -227,6 +253,32 @@ def ratios(results: Results, num: str, den: str, metric: str, seeds: Sequence[in
         a, b = results.get((num, sd)), results.get((den, sd))
         out.append(a[metric] / b[metric] if a is not None and b is not None else float("nan"))
     return out
+
+
+def thesis_comparison(cfg: Config, results: Results, seeds: Sequence[int], factor: float = 2.0
+                      ) -> list[dict[str, object]]:
+    """This run's means over ``seeds`` against Table 5.1's CIFAR-10 numbers (:data:`THESIS_CIFAR10`), one row per
+    (method, metric): ``label`` (the metric's name), ``ours``, ``thesis``, ``ratio`` = ours / thesis, ``within``
+    (the ratio lies in ``[1/factor, factor]``) and ``assert``: whether a notebook at ``full`` should assert the row.
+
+    Asserted are the reconstruction MSEs of the non-quantized AE, VQ with replacement and SCQ, the numbers the
+    thesis's conclusion rests on; reported only are VQ's row (section "What did not reproduce": a collapsed
+    baseline), and the quantization error and perplexity, which the thesis does not define for SCQ."""
+    if not (isinstance(factor, (int, float)) and factor > 1 and math.isfinite(factor)):
+        raise ValueError(f"factor must be a finite number > 1 (the tolerance as a ratio); got {factor!r}")
+    rows = []
+    for kind, metrics in THESIS_CIFAR10.items():
+        if kind not in cfg.methods:
+            continue
+        s = summarize(results, [(kind, sd) for sd in seeds])
+        for metric, thesis in metrics.items():
+            ours = float(s[metric][0]) if s is not None else float("nan")
+            ratio = ours / thesis
+            rows.append({"method": METHOD_NAMES[kind], "kind": kind, "metric": metric,
+                         "label": METRIC_NAMES[metric], "thesis": thesis,
+                         "ours": ours, "ratio": ratio, "within": bool(1 / factor <= ratio <= factor),
+                         "assert": metric == "recon_mse" and kind != "vq"})
+    return rows
 
 
 # ------------------------------------------------------------------------------------------------ table rows

@@ -2,10 +2,10 @@
 alternative).
 
 Both functions act on the last dimension of a tensor: every row ``v`` is mapped towards ``{p : p >= 0, sum(p)
-= 1}``.  :func:`project_simplex` is the exact Euclidean projection ``argmin_p ||p - v||`` (a sort and a
-cumulative sum); :func:`project_simplex_alternating` is the thesis's alternation between the non-negative
-orthant and the hyperplane ``1^T p = 1``, which lands on the simplex only in the limit of many steps and, even
-then, not on the Euclidean projection in general.
+= 1}`` (the constraint set of (5.8)).  :func:`project_simplex` is the exact Euclidean projection ``argmin_p
+||p - v||``; :func:`project_simplex_alternating` is the thesis's alternation between the non-negative orthant and
+the hyperplane ``1^T p = 1`` (Alg. 9 steps 4-5), which lands on the simplex only in the limit of many steps and,
+even then, not on the Euclidean projection in general.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ from __future__ import annotations
 import torch
 
 __all__ = ["project_simplex", "project_simplex_alternating", "simplex_violation"]
+
+# Rounds of the threshold iteration run between two looks at which rows have converged.  Each look is one host
+# sync (it decides which rows stay in the loop), so looking every round would stall a GPU once per round; rows
+# that converge in between simply repeat their last round unchanged.
+_CHECK_EVERY = 2
 
 
 def _check(v: torch.Tensor, name: str = "v") -> None:
@@ -25,44 +30,150 @@ def _check(v: torch.Tensor, name: str = "v") -> None:
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {v.dtype}")
 
 
-def project_simplex(v: torch.Tensor, method: str = "threshold") -> torch.Tensor:
+def _sort_threshold(v: torch.Tensor) -> torch.Tensor:
+    """The exact threshold of every row of a 2-d ``v`` by a full sort (``O(K log K)`` per row), ``n x 1``."""
+    k = v.shape[-1]
+    u, _ = torch.sort(v, dim=-1, descending=True)
+    css = u.cumsum(dim=-1) - 1.0
+    j = torch.arange(1, k + 1, device=v.device, dtype=v.dtype)
+    # The condition holds on a prefix 1..rho, so counting the True entries gives rho (always >= 1).
+    rho = (u - css / j > 0).sum(dim=-1, keepdim=True)
+    return css.gather(-1, rho - 1) / rho.to(v.dtype)
+
+
+def _round(v: torch.Tensor, mask: torch.Tensor, count: torch.Tensor, work: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One round of Michelot's iteration with a monotone support, on the rows of ``v`` (``m x K``).
+
+    ``mask`` is the current support as 0/1 floats (a float mask: no bool-to-float cast per round) and ``count``
+    its size; the threshold is ``theta = (sum of v on the support - 1) / count``, and the new support keeps the
+    coordinates of the old one that are still above it.  A coordinate that left never re-enters, so the loop
+    cannot cycle (the old loop's failure: one coordinate flipping in and out at rounding level), and a row whose
+    count did not change is at its fixed point: the same support gives bit for bit the same threshold again.
+    ``work`` (``v``'s shape) is scratch memory that receives the new mask, so a round allocates nothing of
+    ``v``'s size (fresh large buffers cost page faults on a CPU).  Returns ``(theta, new mask, new count)``.
+    """
+    theta = (torch.mul(v, mask, out=work).sum(-1, keepdim=True) - 1.0) / count
+    # sign of a non-negative tensor: 1 above theta, 0 elsewhere; times the old mask: monotone
+    new = torch.sub(v, theta, out=work).relu_().sign_().mul_(mask)
+    return theta, new, new.sum(-1, keepdim=True)
+
+
+def _threshold_projection(v: torch.Tensor, max_rounds: int | None = None) -> tuple[torch.Tensor, int]:
+    """Exact projection of the rows of a 2-d ``v`` (``n x K``): returns ``(p, rounds)``, where ``rounds`` is how
+    many threshold rounds ran after the start (0: the start was exact for every row).
+
+    Start: ``theta_0 = max(v) - 1``, the threshold of the top-1 partial sum.  Any subset ``A`` of a row gives a
+    lower bound ``(sum_A v - 1) / |A| <= theta*`` (``sum max(v - t, 0) - 1`` is non-negative there), so the first
+    support ``{v > theta_0}`` contains the optimal one and the rounds only shrink it.  Where that support is the
+    largest entry alone, ``theta_0`` is already Michelot's fixed point: most of SCQ's rows, which are VQ-like.
+    (A top-k start costs as much as a full sort on a CPU; a max is one pass.)  The other rows converge in a few
+    rounds.
+
+    Rounds run on the not-yet-converged rows only: every ``_CHECK_EVERY`` rounds the done rows are dropped (the
+    one host sync), so the bulk of the batch costs four passes (max, subtract, sum, sign).  Each non-final round
+    removes at least one coordinate from a row's support, so ``K`` rounds always suffice; rows still running after
+    ``max_rounds`` (only with a smaller cap, or NaN input) get the exact sort-based threshold.  The threshold is
+    always Michelot's ``(sum of v on the support - 1) / its size``, the formula of the loop it replaces, so rows
+    come out bit for bit as before wherever the supports agree (the chapter's training runs amplify rounding).
+    """
+    n, k = v.shape
+    cap = k if max_rounds is None else max_rounds
+    theta = v.amax(-1, keepdim=True) - 1.0
+    p = (v - theta).relu_()
+    support = torch.sign(p)  # 0/1 floats (sign of a non-negative tensor): a float count, the rounds' masks
+    count = support.sum(-1)
+    # count 1: the largest entry alone, exact; count 0: every entry rounded away (|v| beyond 2^24 in float32),
+    # where no threshold can do better
+    active = torch.nonzero((count != 1.0) & (count != 0.0)).squeeze(-1)
+    rounds = 0
+    while active.numel() and rounds < cap:
+        # index_select / index_copy_: several times faster on a CPU than v[active] and p[active] = ...
+        va = v.index_select(0, active)
+        mask = support.index_select(0, active)
+        work = torch.empty_like(va)
+        ca = mask.sum(-1, keepdim=True)
+        for _ in range(min(_CHECK_EVERY, cap - rounds)):
+            ta, new, cn = _round(va, mask, ca, work)
+            done, ca, mask, work = cn == ca, cn, new, mask  # the old mask is the next round's scratch
+            rounds += 1
+        # the final threshold of a done row is ta: its support did not change in the last round
+        p.index_copy_(0, active, torch.sub(va, ta, out=work).clamp_(min=0.0))
+        support.index_copy_(0, active, mask)  # the next stage resumes from the shrunk supports
+        active = active[~done.squeeze(-1)]  # the sync: which rows go on
+    if active.numel():  # exact full-sort fallback (unreachable with the default cap on finite input)
+        va = v.index_select(0, active)
+        pa = (va - _sort_threshold(va)).relu_()
+        p.index_copy_(0, active, pa)
+    return p, rounds
+
+
+class _SimplexProjection(torch.autograd.Function):
+    """The exact projection with its closed-form backward (no graph through the iteration).
+
+    With support ``m`` (``p_i > 0``) the projection is locally ``p = m * (v - theta)`` with ``theta = (<m, v> -
+    1) / |m|``, so its Jacobian is ``diag(m) - m m^T / |m|`` (symmetric) and the vector-Jacobian product is
+    ``g_v = m * (g - <g, m> / |m|)``: two passes over the rows instead of autograd through every round.
+    """
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, max_rounds: int | None,  # type: ignore[override]
+                stats: dict[str, int] | None) -> torch.Tensor:
+        shape = v.shape
+        p, rounds = _threshold_projection(v.detach().reshape(-1, shape[-1]), max_rounds)
+        ctx.save_for_backward(p)
+        if stats is not None:
+            stats["rounds"] = rounds
+        return p.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        (p,) = ctx.saved_tensors
+        shape = g.shape
+        # The support as 0/1 floats, from p itself rather than the loop's mask: where the two differ (a coordinate
+        # within rounding of theta) this is what the autograd of clamp(v - theta) gave, so trainings reproduce.
+        m = torch.sign(p)
+        gm = g.reshape(m.shape) * m
+        # clamp: a row whose entries all rounded to zero (huge scales) has an empty support and gets g_v = 0
+        mean = gm.sum(-1, keepdim=True) / m.sum(-1, keepdim=True).clamp_min(1.0)
+        return gm.addcmul_(m, mean, value=-1.0).reshape(shape), None, None
+
+
+def project_simplex(v: torch.Tensor, method: str = "threshold", *, max_rounds: int | None = None,
+                    return_rounds: bool = False) -> torch.Tensor | tuple[torch.Tensor, int]:
     """Exact Euclidean projection of every row of ``v`` (last dimension) onto the probability simplex.
 
-    The projection is ``max(v - theta, 0)`` with the one threshold ``theta`` that makes the row sum to one.  Two
-    exact ways to find it (same result, both differentiable almost everywhere by autograd):
+    The projection is ``max(v - theta, 0)`` with the one threshold ``theta`` that makes the row sum to one (the
+    constraint set of (5.8); Alg. 9 step 4-5 approximates it).  Two exact ways to find it (same result):
 
     * ``"sort"``: sort the row decreasingly, ``u_1 >= u_2 >= ...``; the support is the largest ``j`` with
-      ``u_j > (u_1 + ... + u_j - 1) / j`` and ``theta`` is that right-hand side (``O(K log K)`` per row).
-    * ``"threshold"`` (Michelot's algorithm): start from ``theta = (sum(v) - 1) / K`` and repeat
-      ``theta = (sum of the entries above theta - 1) / (their count)``.  ``theta`` only grows and the set of entries
-      above it only shrinks, so the loop ends, at the exact projection, after at most ``K`` rounds (a few in
-      practice); each round is a batched masked sum, cheaper than a sort when supports are small.
+      ``u_j > (u_1 + ... + u_j - 1) / j`` and ``theta`` is that right-hand side (``O(K log K)`` per row);
+      differentiated by autograd.  The reference.
+    * ``"threshold"`` (default; Michelot's algorithm as Newton's method from below): start from ``theta = max(v)
+      - 1``, a lower bound that is already exact for rows whose support is one entry, and repeat ``theta = (sum
+      of the entries above theta - 1) / (their count)``, never letting ``theta`` decrease, so the support only
+      shrinks and the loop cannot cycle; converged rows leave the loop, which stops after at most ``K`` rounds
+      (2-4 on SCQ's ridge solutions).  Its backward is the closed form ``g_v = m * (g - <g, m> / |m|)`` with
+      ``m`` the support, in a custom ``autograd.Function``.
+
+    ``max_rounds`` caps the threshold rounds (default ``K``, always enough); rows still running then get the
+    sort's exact threshold.  ``return_rounds=True`` also returns how many rounds ran after the start (a
+    diagnostic; 0 for ``"sort"``).
     """
     _check(v)
     if method not in ("threshold", "sort"):
         raise ValueError(f"method must be 'threshold' or 'sort'; got {method!r}")
-    k = v.shape[-1]
+    if max_rounds is not None and (not isinstance(max_rounds, int) or isinstance(max_rounds, bool)
+                                   or max_rounds < 0):
+        raise ValueError(f"max_rounds must be a non-negative int or None; got {max_rounds!r}")
     if method == "sort":
-        u, _ = torch.sort(v, dim=-1, descending=True)
-        css = u.cumsum(dim=-1) - 1.0
-        j = torch.arange(1, k + 1, device=v.device, dtype=v.dtype)
-        # The condition holds on a prefix 1..rho, so counting the True entries gives rho (always >= 1).
-        rho = (u - css / j > 0).sum(dim=-1, keepdim=True)
-        theta = css.gather(-1, rho - 1) / rho.to(v.dtype)
-        return torch.clamp(v - theta, min=0.0)
-    with torch.no_grad():  # find the support; the differentiable threshold is recomputed from it below
-        vd = v.detach()
-        theta = (vd.sum(-1, keepdim=True) - 1.0) / k
-        mask = vd > theta
-        for _ in range(k):  # rounds, each batched over all rows; ends long before k in practice
-            theta = ((vd * mask).sum(-1, keepdim=True) - 1.0) / mask.sum(-1, keepdim=True)
-            new = vd > theta
-            if torch.equal(new, mask):
-                break
-            mask = new
-    m = mask.to(v.dtype)
-    theta = ((v * m).sum(-1, keepdim=True) - 1.0) / m.sum(-1, keepdim=True)
-    return torch.clamp(v - theta, min=0.0)
+        shape = v.shape
+        vf = v.reshape(-1, shape[-1])
+        p = torch.clamp(vf - _sort_threshold(vf), min=0.0).reshape(shape)
+        return (p, 0) if return_rounds else p
+    stats: dict[str, int] = {}
+    p = _SimplexProjection.apply(v, max_rounds, stats)
+    return (p, stats["rounds"]) if return_rounds else p
 
 
 def project_simplex_alternating(v: torch.Tensor, steps: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from torch import nn
 from ..core.data import Split
 from ..core.train import fit
 from .parametrization import SMOL
-from .training import eval_error, finetune
+from .training import Checkpoints, _phases, eval_error, finetune
 
 __all__ = ["sensitivity_allocation", "uniform_pipeline"]
 
@@ -23,31 +23,36 @@ def uniform_pipeline(model: nn.Module, data: Split, bits: Sequence[int], *, prec
                      finetune_epochs: int, batch_size: int = 64, lr_w: float = 0.05, lr_ft: float = 0.01,
                      momentum: float = 0.9, weight_decay: float = 0.0, milestones: Sequence[int] = (),
                      ft_milestones: Sequence[int] = (), weights: Iterable[str] | None = None,
-                     augment: Callable | None = None, generator: torch.Generator | None = None) -> dict:
+                     augment: Callable | None = None, generator: torch.Generator | None = None,
+                     checkpoint: Checkpoints | None = None) -> dict:
     """The baselines with SMOL's budget: full precision trained ``precision_epochs`` (same grid domain ``[-2, 2]``,
     no noise), then (a) ``finetune_epochs`` more at full precision, (b) for each ``k`` in ``bits``: uniform ``k``-bit
     quantization (the same fixed-point grid, ``p = k`` everywhere), evaluated before and after STE fine-tuning.
 
     Returns ``err_fp_before``, ``err_fp``, ``err_u{k}_before``, ``err_u{k}_after`` and ``smol`` (in ``"fp"`` mode,
-    at the weights of the end of the first phase).
+    at the weights of the end of the first phase).  ``checkpoint`` (a sweep's ``ctx.fit_checkpoint``) checkpoints
+    every phase, ``"fp"``, ``"fp-finetune"`` and ``"u<k>-finetune"``, every epoch (see :func:`smol_pipeline`).
     """
     if any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in bits):
         raise ValueError(f"bits must list positive ints; got {list(bits)!r}")
     smol = SMOL(model, weights, p_init=8.0).set_mode("fp")
     opt = torch.optim.SGD(smol.model_parameters(), lr=lr_w, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), 0.1) if milestones else None
+    ckpt = _phases(checkpoint)
     fit(model, opt, data, precision_epochs, batch_size, generator=generator, augment=augment, scheduler=sched,
-        after_step=lambda *_: smol.clip_(), eval_every=0)
+        after_step=lambda *_: smol.clip_(), eval_every=0, checkpoint=ckpt("fp"))
     trained = smol.state()
     out: dict = {"err_fp_before": eval_error(model, data)}
     ft = dict(lr=lr_ft, momentum=momentum, weight_decay=weight_decay, milestones=ft_milestones, augment=augment,
               generator=generator)
-    out["err_fp"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft)
+    out["err_fp"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft,
+                             checkpoint=ckpt("fp-finetune"))
     for k in bits:
         smol.load_state(trained)
         smol.set_precisions(int(k))
         out[f"err_u{k}_before"] = eval_error(model, data)
-        out[f"err_u{k}_after"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft)
+        out[f"err_u{k}_after"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft,
+                                          checkpoint=ckpt(f"u{k}-finetune"))
     smol.load_state(trained)
     smol.set_mode("fp")
     out["smol"] = smol

@@ -24,7 +24,7 @@ from .baselines import sensitivity_allocation, uniform_pipeline
 from .fixed_point import bops, fixed_point_grid, model_bits, quantization_error, quantize, zero_precision_allocation
 from .models import count_quantized, make_cnn, make_model, quantized_names
 from .parametrization import SMOL
-from .training import eval_error, finetune, precision_training, smol_pipeline
+from .training import Checkpoints, _phases, eval_error, finetune, precision_training, smol_pipeline
 
 __all__ = [
     "ACTIVATION_COLUMNS",
@@ -33,11 +33,16 @@ __all__ = [
     "Sweep",
     "activation_comparison",
     "budget_split",
+    "budget_split_row",
     "check_quantizer",
     "cnn_comparison",
     "compare_with_uniform",
     "cost_rows",
     "layerwise_comparison",
+    "layerwise_row",
+    "smol_run",
+    "split_epochs",
+    "uniform_run",
     "with_generator",
 ]
 
@@ -210,15 +215,32 @@ def compare_with_uniform(cfg: Mapping[str, Any], data: Split, seeds: Sequence[in
         it = tqdm(seeds, desc="seeds")
     uniform, results = [], {ld: [] for ld in cfg["lam_d"]}
     for seed in it:
-        gen = torch.Generator().manual_seed(seed)
-        model = make_model(cfg, data, seed, device)
-        uniform.append(uniform_pipeline(model, data, cfg["uniform_bits"], weights=quantized_names(model),
-                                        augment=augment, generator=gen, **_budget(cfg)))
+        gen = torch.Generator().manual_seed(seed)  # one batch order per seed, continued from run to run
+        uniform.append(uniform_run(cfg, data, seed, device, augment, gen))
         for ld in cfg["lam_d"]:
-            model = make_model(cfg, data, seed, device)
-            results[ld].append(smol_pipeline(model, data, ld / count_quantized(model), weights=quantized_names(model),
-                                             augment=augment, generator=gen, **_smol_options(cfg), **_budget(cfg)))
+            results[ld].append(smol_run(cfg, data, ld, seed, device, augment, gen))
     return Sweep(list(cfg["lam_d"]), seeds, list(cfg["uniform_bits"]), uniform, results)
+
+
+def uniform_run(cfg: Mapping[str, Any], data: Split, seed: int, device: str | torch.device = "cpu",
+                augment: Augment = None, generator: torch.Generator | None = None,
+                checkpoint: Checkpoints | None = None) -> dict:
+    """The uniform baselines of one seed in section 4 (:func:`uniform_pipeline` at ``cfg["uniform_bits"]``, Table
+    5.1's network-granularity rows), from the initialization of ``seed``; minibatches from ``generator``."""
+    model = make_model(cfg, data, seed, device)
+    return uniform_pipeline(model, data, cfg["uniform_bits"], weights=quantized_names(model), augment=augment,
+                            generator=generator, **_budget(cfg), checkpoint=checkpoint)
+
+
+def smol_run(cfg: Mapping[str, Any], data: Split, lam_d: float, seed: int, device: str | torch.device = "cpu",
+             augment: Augment = None, generator: torch.Generator | None = None,
+             checkpoint: Checkpoints | None = None) -> dict:
+    """One SMOL run of section 4 (:func:`smol_pipeline` with ZPA and the shuffle control, Table 5.1's SMOL and
+    SMOL* rows) at ``lambda = lam_d / d``, from the initialization of ``seed``; minibatches from ``generator``."""
+    model = make_model(cfg, data, seed, device)
+    return smol_pipeline(model, data, lam_d / count_quantized(model), weights=quantized_names(model),
+                         augment=augment, generator=generator, **_smol_options(cfg), **_budget(cfg),
+                         checkpoint=checkpoint)
 
 
 # ------------------------------------------------------------------------------------ section 5: where bits go
@@ -231,29 +253,38 @@ def layerwise_comparison(cfg: Mapping[str, Any], data: Split, seed: int, device:
     """SMOL-L (one precision per layer) at each ``cfg["layer_lam_d"]`` against :func:`sensitivity_allocation` at the
     same average bits, applied to the full-precision network of the uniform baseline; both fine-tuned alike.
     Rows carry ``err_after`` and ``sensitivity_err_after`` (in [0, 1]) besides the :data:`LAYER_COLUMNS`."""
-    rows = []
-    x, y = data.x_train[:2048], data.y_train[:2048]
-    for ld in cfg["layer_lam_d"]:
-        gen = torch.Generator().manual_seed(seed)
-        model = make_model(cfg, data, seed, device)
-        r = smol_pipeline(model, data, ld / count_quantized(model), granularity="layer", zpa=False, shuffle=False,
-                          weights=quantized_names(model), augment=augment, generator=gen, **_smol_options(cfg),
-                          **_budget(cfg))
-        gen = torch.Generator().manual_seed(seed)
-        base = make_model(cfg, data, seed, device)
-        usmol = uniform_pipeline(base, data, [], weights=quantized_names(base), augment=augment, generator=gen,
-                                 **_budget(cfg))["smol"]
-        sens = sensitivity_allocation(usmol, x, y, budget_bpp=max(r["bpp"], 1.0))
-        sens_bpp, sens_before = usmol.bits_per_parameter(), eval_error(base, data)
-        sens_after = finetune(base, usmol.model_parameters(), data, cfg["finetune_epochs"], cfg["batch_size"],
-                              lr=cfg["lr_ft"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"],
-                              milestones=cfg["ft_milestones"], augment=augment, generator=gen)
-        rows.append({"λd": ld, "SMOL-L bits per layer": str([int(p.flatten()[0]) for p in r["precisions"].values()]),
-                     "bpp": r["bpp"], "err before / after %": _pair(r["err_before"], r["err_after"]),
-                     "sensitivity bits per layer": str(list(sens.values())), "sensitivity bpp": sens_bpp,
-                     "sensitivity err before / after %": _pair(sens_before, sens_after),
-                     "err_after": r["err_after"], "sensitivity_err_after": sens_after})
-    return rows
+    return [layerwise_row(cfg, data, ld, seed, device, augment) for ld in cfg["layer_lam_d"]]
+
+
+def layerwise_row(cfg: Mapping[str, Any], data: Split, lam_d: float, seed: int, device: str | torch.device = "cpu",
+                  augment: Augment = None, checkpoint: Checkpoints | None = None) -> dict:
+    """One row of :func:`layerwise_comparison` (Table 5.1's SMOL-L row against a sensitivity allocation) at
+    ``lambda * d = lam_d``.  ``checkpoint`` (a sweep's ``ctx.fit_checkpoint``) checkpoints every phase: SMOL-L's
+    ``"smol-l-*"``, the full-precision baseline's ``"base-*"`` and the allocation's ``"sensitivity-finetune"``."""
+    ckpt = _phases(checkpoint)
+    smol_l_ckpt = None if checkpoint is None else (lambda n: ckpt(f"smol-l-{n}"))
+    base_ckpt = None if checkpoint is None else (lambda n: ckpt(f"base-{n}"))
+    x, y = data.x_train[:cfg["sens_samples"]], data.y_train[:cfg["sens_samples"]]
+    gen = torch.Generator().manual_seed(seed)
+    model = make_model(cfg, data, seed, device)
+    r = smol_pipeline(model, data, lam_d / count_quantized(model), granularity="layer", zpa=False, shuffle=False,
+                      weights=quantized_names(model), augment=augment, generator=gen, **_smol_options(cfg),
+                      **_budget(cfg), checkpoint=smol_l_ckpt)
+    gen = torch.Generator().manual_seed(seed)
+    base = make_model(cfg, data, seed, device)
+    usmol = uniform_pipeline(base, data, [], weights=quantized_names(base), augment=augment, generator=gen,
+                             **_budget(cfg), checkpoint=base_ckpt)["smol"]
+    sens = sensitivity_allocation(usmol, x, y, budget_bpp=max(r["bpp"], 1.0))
+    sens_bpp, sens_before = usmol.bits_per_parameter(), eval_error(base, data)
+    sens_after = finetune(base, usmol.model_parameters(), data, cfg["finetune_epochs"], cfg["batch_size"],
+                          lr=cfg["lr_ft"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"],
+                          milestones=cfg["ft_milestones"], augment=augment, generator=gen,
+                          checkpoint=ckpt("sensitivity-finetune"))
+    return {"λd": lam_d, "SMOL-L bits per layer": str([int(p.flatten()[0]) for p in r["precisions"].values()]),
+            "bpp": r["bpp"], "err before / after %": _pair(r["err_before"], r["err_after"]),
+            "sensitivity bits per layer": str(list(sens.values())), "sensitivity bpp": sens_bpp,
+            "sensitivity err before / after %": _pair(sens_before, sens_after),
+            "err_after": r["err_after"], "sensitivity_err_after": sens_after}
 
 
 def cnn_comparison(cfg: Mapping[str, Any], images: Split, seeds: Sequence[int],
@@ -283,20 +314,37 @@ def budget_split(cfg: Mapping[str, Any], data: Split, lam_d: float, seed: int, d
                  augment: Augment = None) -> list[dict]:
     """Fig. 5.7's question: a fixed total of ``cfg["split_total"]`` epochs, a fraction ``cfg["split_fracs"]`` of it
     precision training and the rest fine-tuning.  Rows: ``precision_epochs``, ``bpp``, ``err_after``."""
-    rows = []
-    total = cfg["split_total"]
+    return [budget_split_row(cfg, data, lam_d, t1, seed, device, augment) for t1 in split_epochs(cfg)]
+
+
+def split_epochs(cfg: Mapping[str, Any]) -> list[int]:
+    """The precision-training epochs of :func:`budget_split`: ``round(frac * cfg["split_total"])`` (at least 1) for
+    each ``frac`` in ``cfg["split_fracs"]``."""
+    total, out = cfg["split_total"], []
     for frac in cfg["split_fracs"]:
         t1 = max(1, int(round(frac * total)))
-        if t1 > total:
+        if not 0 <= frac <= 1 or t1 > total:
             raise ValueError(f"cfg['split_fracs'] must lie in [0, 1]; got {frac!r}")
-        gen = torch.Generator().manual_seed(seed)
-        model = make_model(cfg, data, seed, device)
-        budget = {**_budget(cfg), "precision_epochs": t1, "finetune_epochs": total - t1}
-        r = smol_pipeline(model, data, lam_d / count_quantized(model), zpa=False, shuffle=False,
-                          weights=quantized_names(model), augment=augment, generator=gen, **_smol_options(cfg),
-                          **budget)
-        rows.append({"precision_epochs": t1, "bpp": r["bpp"], "err_after": r["err_after"]})
-    return rows
+        out.append(t1)
+    return out
+
+
+def budget_split_row(cfg: Mapping[str, Any], data: Split, lam_d: float, precision_epochs: int, seed: int,
+                     device: str | torch.device = "cpu", augment: Augment = None,
+                     checkpoint: Checkpoints | None = None) -> dict:
+    """One point of Fig. 5.7: SMOL at ``lambda * d = lam_d`` with ``precision_epochs`` of precision training and
+    ``cfg["split_total"] - precision_epochs`` of fine-tuning (``checkpoint`` as in :func:`smol_pipeline`)."""
+    total = cfg["split_total"]
+    if not isinstance(precision_epochs, int) or not 1 <= precision_epochs <= total:
+        raise ValueError(f"precision_epochs must be an int in [1, cfg['split_total'] = {total}]; "
+                         f"got {precision_epochs!r}")
+    gen = torch.Generator().manual_seed(seed)
+    model = make_model(cfg, data, seed, device)
+    budget = {**_budget(cfg), "precision_epochs": precision_epochs, "finetune_epochs": total - precision_epochs}
+    r = smol_pipeline(model, data, lam_d / count_quantized(model), zpa=False, shuffle=False,
+                      weights=quantized_names(model), augment=augment, generator=gen, **_smol_options(cfg),
+                      **budget, checkpoint=checkpoint)
+    return {"precision_epochs": precision_epochs, "bpp": r["bpp"], "err_after": r["err_after"]}
 
 
 def activation_comparison(cfg: Mapping[str, Any], data: Split, seed: int,

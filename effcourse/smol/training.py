@@ -8,6 +8,7 @@ ZPA (5.2.4), and the weights are fine-tuned at those precisions with straight-th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,20 @@ from ..core.train import evaluate, fit
 from .activations import ActivationSMOL
 from .parametrization import SMOL
 
-__all__ = ["eval_error", "eval_train_loss", "finetune", "precision_training", "smol_pipeline"]
+__all__ = ["Checkpoints", "eval_error", "eval_train_loss", "finetune", "precision_training", "smol_pipeline"]
+
+# A phase name -> the checkpoint of that phase's fit (a sweep's ``ctx.fit_checkpoint``); None: no checkpoints.
+Checkpoints = Callable[[str], Any]
+
+
+def _phases(checkpoint: Checkpoints | None) -> Callable[[str], Any]:
+    """``checkpoint`` as a function that is ``None`` for every phase when no checkpoints are kept."""
+    if checkpoint is None:
+        return lambda name: None
+    if not callable(checkpoint):
+        raise TypeError(f"checkpoint must map a phase name to a checkpoint (ctx.fit_checkpoint); got "
+                        f"{type(checkpoint).__name__}")
+    return checkpoint
 
 
 def eval_error(model: nn.Module, data: Split) -> float:
@@ -37,12 +51,13 @@ def precision_training(model: nn.Module, smol: SMOL | None, data: Split, epochs:
                        loss_fn: Callable = F.cross_entropy, generator: torch.Generator | None = None,
                        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
                        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-                       progress: bool | str = False) -> list[float]:
+                       progress: bool | str = False, checkpoint: Any | None = None) -> list[float]:
     """Alg. 5, lines 2-7: minimize the ``samples``-sample noisy loss (5.16) + ``lam * penalty`` in ``(w, s)``.
 
     Fresh noise in every forward; ``w`` clipped after every step; ``activations`` add ``lam_act`` times their
     penalty (SMOL-A).  Returns the mean task loss per epoch.  ``smol=None`` trains only the ``activations``'
-    precisions (weights left in full precision).
+    precisions (weights left in full precision).  ``checkpoint`` (a sweep's ``ctx.fit_checkpoint(name)``) goes to
+    :func:`~effcourse.core.train.fit`: saved every epoch, restored before the first.
     """
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ValueError(f"samples (K) must be a positive int; got {samples!r}")
@@ -69,24 +84,27 @@ def precision_training(model: nn.Module, smol: SMOL | None, data: Split, epochs:
     hist = fit(model, [w_optimizer, s_optimizer], data, epochs, batch_size, loss_fn=loss_fn, generator=generator,
                scheduler=scheduler, augment=augment, regularizer=penalties,
                after_step=(lambda *_: smol.clip_()) if smol is not None else None, eval_every=0,
-               progress="precision training" if progress is True else progress, batch_loss=noisy_loss)
+               progress="precision training" if progress is True else progress, batch_loss=noisy_loss,
+               checkpoint=checkpoint)
     return hist.train_loss
 
 
 def finetune(model: nn.Module, parameters: Iterable[torch.Tensor], data: Split, epochs: int, batch_size: int, *,
              lr: float, momentum: float = 0.9, weight_decay: float = 0.0, milestones: Sequence[int] = (),
              augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-             generator: torch.Generator | None = None, progress: bool | str = False) -> float:
+             generator: torch.Generator | None = None, progress: bool | str = False,
+             checkpoint: Any | None = None) -> float:
     """Alg. 5, lines 10-13: SGD on ``parameters`` at fixed precisions (straight-through), then the test error.
 
     ``milestones`` divide the learning rate by 10.  The model must already be in ``"quant"`` (or ``"fp"``) mode.
+    ``checkpoint`` as in :func:`precision_training`.
     """
     if not lr > 0:
         raise ValueError(f"lr must be positive; got {lr!r}")
     opt = torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), 0.1) if milestones else None
     fit(model, opt, data, epochs, batch_size, generator=generator, augment=augment, scheduler=sched, eval_every=0,
-        progress="fine-tuning" if progress is True else progress)
+        progress="fine-tuning" if progress is True else progress, checkpoint=checkpoint)
     return eval_error(model, data)
 
 
@@ -96,7 +114,8 @@ def smol_pipeline(model: nn.Module, data: Split, lam: float, *, precision_epochs
                   rounding: str = "floor", zpa: bool = True, shuffle: bool = True, weight_decay: float = 0.0,
                   milestones: Sequence[int] = (), ft_milestones: Sequence[int] = (),
                   weights: Iterable[str] | None = None, augment: Callable | None = None,
-                  generator: torch.Generator | None = None, progress: bool = False) -> dict:
+                  generator: torch.Generator | None = None, progress: bool = False,
+                  checkpoint: Checkpoints | None = None) -> dict:
     """One SMOL run (Algorithm 5): precision training, floor, [ZPA], STE fine-tuning; errors before and after.
 
     Returns a dict: ``bpp``, ``err_before``, ``err_after`` (and with ``zpa``: ``bpp_zpa``, ``err_zpa_before``,
@@ -104,13 +123,20 @@ def smol_pipeline(model: nn.Module, data: Split, lam: float, *, precision_epochs
     tensors), ``train_loss_before``/``train_loss_shuffled_before``, and ``smol`` (the attached :class:`SMOL`, left
     at the run's last precisions).  ``lam`` multiplies the sum over weights; ``milestones`` divide the weight
     learning rate by 10 in precision training, ``ft_milestones`` in fine-tuning; ``weights`` as in :class:`SMOL`.
+
+    ``checkpoint`` (a sweep's ``ctx.fit_checkpoint``: a phase name -> a checkpoint) checkpoints the two phases of
+    Algorithm 5, ``"precision"`` and ``"finetune"`` (and ``"finetune-zpa"``, the second fine-tuning with ZPA), every
+    epoch.  A resumed run replays a finished phase from its last checkpoint, and everything between phases
+    (rounding, the shuffle, ZPA) is recomputed from it, so the run continues exactly as it would have.
     """
     smol = SMOL(model, weights, granularity=granularity, p_init=p_init)
     w_opt = torch.optim.SGD(smol.model_parameters(), lr=lr_w, momentum=momentum, weight_decay=weight_decay)
     s_opt = torch.optim.Adam(smol.precision_parameters(), lr=lr_s)  # thesis: Adam, no weight decay on s
     sched = torch.optim.lr_scheduler.MultiStepLR(w_opt, list(milestones), 0.1) if milestones else None
+    ckpt = _phases(checkpoint)
     precision_training(model, smol, data, precision_epochs, batch_size, w_opt, s_opt, lam, samples,
-                       generator=generator, augment=augment, scheduler=sched, progress=progress)
+                       generator=generator, augment=augment, scheduler=sched, progress=progress,
+                       checkpoint=ckpt("precision"))
     p = smol.allocate(rounding)
     out: dict = {"bpp": smol.bits_per_parameter(), "precisions": {k: v.cpu() for k, v in p.items()},
                  "err_before": eval_error(model, data), "train_loss_before": eval_train_loss(model, data)}
@@ -130,10 +156,12 @@ def smol_pipeline(model: nn.Module, data: Split, lam: float, *, precision_epochs
         smol.set_precisions(p)
     ft = dict(lr=lr_ft, momentum=momentum, weight_decay=weight_decay, milestones=ft_milestones, augment=augment,
               generator=generator, progress=progress)
-    out["err_after"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft)
+    out["err_after"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft,
+                                checkpoint=ckpt("finetune"))
     if zpa:
         smol.load_state(trained)
         smol.set_precisions(pz)
-        out["err_zpa_after"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft)
+        out["err_zpa_after"] = finetune(model, smol.model_parameters(), data, finetune_epochs, batch_size, **ft,
+                                        checkpoint=ckpt("finetune-zpa"))
     out["smol"] = smol
     return out

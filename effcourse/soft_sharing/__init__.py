@@ -5,9 +5,11 @@
 * :mod:`.folding`: Proposition 3.1, the thesis's least-squares rounding, our scaled rounding, folding a model;
 * :mod:`.swrn`: SWRN-L-w-k (Sec. 3.3.2); :mod:`.residual_cnn`: the digits-sized model and its folded program;
 * :mod:`.shortest_path`: the synthetic task of Sec. 3.4.3; :mod:`.training`: the thesis's recipes through ``fit``;
-* :mod:`.experiments` and :mod:`.figures`: the chapter's drivers and plots.
+* :mod:`.augment`: cutout (Table 3.3); :mod:`.experiments` and :mod:`.figures`: the chapter's drivers and plots;
+* :mod:`.sweep`: the ``full`` scale as a resumable sweep (``python -m effcourse.sweep run 05-soft-sharing``).
 """
 
+from .augment import CropFlipCutout, cutout
 from .folding import (
     fold_bank,
     fold_network,
@@ -27,6 +29,7 @@ from .training import train_classifier, train_curriculum
 
 __all__ = [
     "SWRN",
+    "CropFlipCutout",
     "FoldedResidualCNN",
     "PathCNN",
     "SConv2d",
@@ -34,6 +37,7 @@ __all__ = [
     "SharedResidualCNN",
     "TemplateBank",
     "curriculum",
+    "cutout",
     "f1_score",
     "f1_thesis",
     "fold_bank",

@@ -33,6 +33,7 @@ from .training import train_classifier, train_curriculum
 
 __all__ = [
     "PRINTED_PARAMETERS",
+    "dropout_of",
     "fig_3_9_differences",
     "fig_3_9_rows",
     "fold_experiment",
@@ -45,9 +46,12 @@ __all__ = [
     "program_summary",
     "regularized_runs",
     "stack_parameters",
+    "subsample",
     "sweep_rows",
     "swrn_parameter_rows",
     "template_sweep",
+    "template_sweep_variants",
+    "train_path_variant",
     "train_variant",
     "truncate_like",
 ]
@@ -85,17 +89,28 @@ def swrn_parameter_rows() -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------- Sec. 4-5: models and runs
+def dropout_of(cfg: Mapping[str, Any], templates: int | None) -> float:
+    """The dropout of variant ``templates``: ``cfg["dropout"]`` for the variants in ``cfg["dropout_ks"]`` (the
+    starred rows of Table 3.1, e.g. SWRN 28-10-2 at p = 0.3), else 0 (the thesis's unstarred rows)."""
+    return float(cfg["dropout"]) if templates in cfg.get("dropout_ks", ()) else 0.0
+
+
 def make_classifier(cfg: Mapping[str, Any], templates: int | None, num_classes: int,
                     device: str | torch.device = "cpu") -> nn.Module:
     """The classifier of ``cfg["dataset"]``: the digits :class:`SharedResidualCNN` (``templates=None``: unshared),
-    or on CIFAR-10 the thesis's WRN-depth-widen (``templates=None``) / SWRN-depth-widen-``templates``."""
+    or on CIFAR-10 the thesis's WRN-depth-widen (``templates=None``) / SWRN-depth-widen-``templates``, with the
+    dropout that Table 3.1 gives the variant (:func:`dropout_of`)."""
     name = cfg["dataset"]
     if name == "digits":
         return SharedResidualCNN(cfg["channels"], cfg["depth"], templates, num_classes, device=device)
     if name == "cifar10":
+        p = dropout_of(cfg, templates)
         if templates is None:
-            return WideResNet(cfg["depth"], cfg["swrn_widen"], num_classes, cfg["dropout"]).to(device)
-        return SWRN(cfg["depth"], cfg["swrn_widen"], templates, num_classes, cfg["dropout"], device=device)
+            if torch.device(device).type == "meta":  # build on meta directly: no init, no memory
+                with torch.device("meta"):
+                    return WideResNet(cfg["depth"], cfg["swrn_widen"], num_classes, p)
+            return WideResNet(cfg["depth"], cfg["swrn_widen"], num_classes, p).to(device)
+        return SWRN(cfg["depth"], cfg["swrn_widen"], templates, num_classes, p, device=device)
     raise ValueError(f"cfg['dataset'] must be 'digits' or 'cifar10' for this chapter; got {name!r}")
 
 
@@ -137,19 +152,29 @@ def stack_parameters(model: nn.Module) -> int:
     raise ValueError(f"model must be a SharedResidualCNN, SWRN or WideResNet; got {type(model).__name__}")
 
 
+def subsample(data: Split, n: int) -> Split:
+    """The first ``n`` training and test examples of ``data`` (``n = 0``: all of them), for dry runs."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be a non-negative int (0: all); got {n!r}")
+    if n == 0:
+        return data
+    return Split(data.x_train[:n], data.y_train[:n], data.x_test[:n], data.y_test[:n], data.num_classes)
+
+
 def train_variant(cfg: Mapping[str, Any], data: Split, templates: int | None, seed: int, lam: float = 0.0,
-                  epochs: int | None = None, augment=None,
-                  device: str | torch.device = "cpu") -> tuple[nn.Module, float]:
+                  epochs: int | None = None, augment=None, device: str | torch.device = "cpu",
+                  checkpoint: Any | None = None) -> tuple[nn.Module, float]:
     """Seed, build (:func:`make_classifier`) and train one classifier with :func:`train_classifier`.
 
     Returns the model and its test accuracy in percent. ``lam`` weighs the recurrence regularizer (eq. 3.19).
+    ``checkpoint`` (a sweep's ``ctx.fit_checkpoint()``) makes the training resumable.
     """
     torch.manual_seed(seed)
     model = make_classifier(cfg, templates, data.num_classes, device)
     hist = train_classifier(model, data, epochs or cfg["epochs"], cfg["lr"], cfg["weight_decay"],
                             cfg["batch_size"], cfg["milestones"], cfg["gamma"], lam=lam,
                             generator=torch.Generator().manual_seed(seed), augment=augment,
-                            progress=f"k={templates} seed {seed}")
+                            progress=f"k={templates} seed {seed}", checkpoint=checkpoint)
     return model, 100 * (1 - hist.final_err)
 
 
@@ -163,17 +188,23 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 def template_sweep(cfg: Mapping[str, Any], data: Split, seeds: Sequence[int], augment=None,
                    device: str | torch.device = "cpu") -> tuple[Models, Accuracies]:
     """Sec. 4: the unshared model and every ``k`` of ``sweep_ks`` on the first of ``seeds``; on the other seeds only
-    the variants that a claim or the fold needs (``claim_ks``, ``fold_k``). Keys are ``(k, seed)``."""
+    the variants that a claim, the fold or a table of the thesis needs (``claim_ks``, ``fold_k``, ``table_ks``).
+    Keys are ``(k, seed)``."""
     seeds = _check_seeds(seeds)
     models: Models = {}
     acc: Accuracies = {}
-    needed = [None] + list(cfg["claim_ks"]) + [cfg["fold_k"]]
     for seed in seeds:
-        for k in [None] + list(cfg["sweep_ks"]):
-            if seed != seeds[0] and k not in needed:
-                continue
+        for k in template_sweep_variants(cfg, first=seed == seeds[0]):
             models[k, seed], acc[k, seed] = train_variant(cfg, data, k, seed, augment=augment, device=device)
     return models, acc
+
+
+def template_sweep_variants(cfg: Mapping[str, Any], first: bool = False) -> list[int | None]:
+    """The variants :func:`template_sweep` trains, in order: on the first seed (``first``) ``None`` and every
+    ``sweep_ks``; on the others only those that a claim, the fold or Table 3.1 needs (``claim_ks``, ``fold_k``,
+    ``table_ks``)."""
+    needed = [None] + list(cfg["claim_ks"]) + [cfg["fold_k"]] + list(cfg.get("table_ks", ()))
+    return [k for k in [None] + list(cfg["sweep_ks"]) if first or k in needed]
 
 
 def sweep_rows(models: Models, acc: Accuracies, seeds: Sequence[int],
@@ -268,15 +299,29 @@ def path_experiment(cfg: Mapping[str, Any], seeds: Sequence[int], generator: tor
     phases = curriculum(cfg["path_phases"], cfg["path_train"], cfg["path_test"], cfg["path_size"],
                         generator=generator, device=device)
     f1, lsm = {}, {}
-    for name, (k, lam) in path_variants(cfg).items():
+    for name in path_variants(cfg):
         for s in seeds:
-            torch.manual_seed(s)
-            net = PathCNN(cfg["path_channels"], cfg["path_depth"], k, device=device)
-            f1[name, s] = train_curriculum(net, phases, cfg["path_lr"], cfg["path_epochs"], cfg["path_batch"],
-                                           lam=lam, generator=torch.Generator().manual_seed(s), progress=name)
-            if k is not None:
-                lsm[name, s] = layer_similarity(net.alpha().detach()).cpu()
+            f1[name, s], got = train_path_variant(cfg, phases, name, s, device)
+            if got is not None:
+                lsm[name, s] = got
     return f1, lsm
+
+
+def train_path_variant(cfg: Mapping[str, Any], phases: Sequence[Any], name: str, seed: int,
+                       device: str | torch.device = "cpu", checkpoint: Any | None = None
+                       ) -> tuple[list[float], torch.Tensor | None]:
+    """One model of Fig. 3.9 (``name`` of :func:`path_variants`) through the curriculum ``phases`` at ``seed``:
+    its per-phase F1 (eq. 3.20, corrected) and, for a shared variant, its final LSM (eq. 3.13; else ``None``).
+    ``checkpoint(i)`` gives phase ``i``'s checkpoint (see :func:`train_curriculum`)."""
+    variants = path_variants(cfg)
+    if name not in variants:
+        raise ValueError(f"name must be one of {list(variants)}; got {name!r}")
+    k, lam = variants[name]
+    torch.manual_seed(seed)
+    net = PathCNN(cfg["path_channels"], cfg["path_depth"], k, device=device)
+    f1 = train_curriculum(net, phases, cfg["path_lr"], cfg["path_epochs"], cfg["path_batch"], lam=lam,
+                          generator=torch.Generator().manual_seed(seed), progress=name, checkpoint=checkpoint)
+    return f1, (None if k is None else layer_similarity(net.alpha().detach()).cpu())
 
 
 def _variants(f1: Mapping[tuple[str, int], list[float]]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,13 +24,16 @@ from torch.nn.utils import parametrize, prune
 from ..core.data import Split
 from ..core.train import fit
 from .masks import (
+    Checkpoints,
     Layers,
     Masks,
+    SnapshotHolder,
     Ticket,
     TrainSpec,
     accuracy,
     apply_masks,
     load_snapshot,
+    phase,
     prunable_layers,
     retrain_ticket,
     snapshot,
@@ -81,7 +85,8 @@ def iterative_magnitude_pruning(make_model: Callable[[], nn.Module], data: Split
                                 rate: float = 0.2, rewind: bool = True, rewind_epoch: int = 2,
                                 scope: str = "global", generator: torch.Generator | None = None,
                                 evaluate_tickets: bool = True, progress: bool = False,
-                                layer_filter: Callable[[nn.Module], Layers] | None = None) -> list[Ticket]:
+                                layer_filter: Callable[[nn.Module], Layers] | None = None,
+                                checkpoints: Checkpoints | None = None) -> list[Ticket]:
     """Ticket search with IMP (Alg. 3; Frankle & Carbin 2019, Frankle et al. 2019).
 
     Round 1 trains the dense net and stores ``theta_hat`` after ``rewind_epoch`` epochs; every round ends by
@@ -90,6 +95,9 @@ def iterative_magnitude_pruning(make_model: Callable[[], nn.Module], data: Split
     Ticket ``r`` (``0.8**r`` remaining for ``rate=0.2``) is evaluated by re-training ``theta_hat`` under its mask
     for one round.  With rewinding, round ``r+1`` *is* that re-training, so it is read off for free; IMP-C tickets
     need a separate re-training.  Returns the dense "ticket" (round 0) and ``rounds`` pruned tickets.
+
+    ``checkpoints`` (a sweep's ``ctx.fit_checkpoint``) names every training phase (``round-<r>``, ``ticket-<r>``;
+    ``theta_hat`` is saved with round 0), so that a killed search replays its finished rounds and resumes.
     """
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive int; got {rounds!r}")
@@ -100,16 +108,17 @@ def iterative_magnitude_pruning(make_model: Callable[[], nn.Module], data: Split
     model = make_model()
     layers = layer_filter(model) if layer_filter is not None else prunable_layers(model)
     apply_masks(layers)
-    store: dict[str, dict] = {}
+    theta_hat = SnapshotHolder()
     if rewind_epoch == 0:
-        store["theta_hat"] = snapshot(model)
+        theta_hat.value = snapshot(model)
 
     def keep(epoch: int) -> None:
-        if epoch == rewind_epoch and "theta_hat" not in store:
-            store["theta_hat"] = snapshot(model)
+        if epoch == rewind_epoch and theta_hat.value is None:
+            theta_hat.value = snapshot(model)
 
     name = "IMP" if rewind else "IMP-C"
-    acc = train_masked(model, data, spec, generator=generator, on_epoch=keep)
+    acc = train_masked(model, data, spec, generator=generator, on_epoch=keep,
+                       checkpoint=phase(checkpoints, "round-0", theta_hat=theta_hat))
     tickets = [Ticket(name, 0, {n: torch.ones_like(m.weight_mask) for n, m in layers.items()}, 1.0, acc)]
     it = range(1, rounds + 1)
     if progress:
@@ -124,23 +133,27 @@ def iterative_magnitude_pruning(make_model: Callable[[], nn.Module], data: Split
         if rewind:
             if r == rounds and not evaluate_tickets:
                 break
-            load_snapshot(model, store["theta_hat"])
-            acc = train_masked(model, data, spec, generator=generator)
+            load_snapshot(model, theta_hat.value)
+            acc = train_masked(model, data, spec, generator=generator, checkpoint=phase(checkpoints, f"round-{r}"))
             t.accuracy = acc  # the next round's training *is* this ticket's re-training from theta_hat
         else:
             if evaluate_tickets:
-                t.accuracy = retrain_ticket(make_model, store["theta_hat"], masks, data, spec, generator)
-            if r < rounds:
-                acc = train_masked(model, data, spec, generator=generator)  # continue, no rewinding
+                t.accuracy = retrain_ticket(make_model, theta_hat.value, masks, data, spec, generator,
+                                            checkpoint=phase(checkpoints, f"ticket-{r}"))
+            if r < rounds:  # continue, no rewinding
+                acc = train_masked(model, data, spec, generator=generator,
+                                   checkpoint=phase(checkpoints, f"round-{r}"))
     return tickets
 
 
 # ---------------------------------------------------------------------------------------------- MP and GMP
 def one_shot_magnitude_pruning(model: nn.Module, layers: Layers, data: Split, sparsity: float,
                                finetune: TrainSpec, scope: str = "global",
-                               generator: torch.Generator | None = None) -> tuple[float, float]:
+                               generator: torch.Generator | None = None,
+                               checkpoint: Any | None = None) -> tuple[float, float]:
     """MP (Han et al. 2015) on a trained copy of ``model``: prune ``sparsity`` of the prunable weights at once,
-    fine-tune with the mask fixed; return ``(test accuracy, sparsity reached)``.  ``model`` is not modified."""
+    fine-tune with the mask fixed (``checkpoint``: the fine-tuning's, in a sweep); return ``(test accuracy,
+    sparsity reached)``.  ``model`` is not modified."""
     if not (0.0 <= sparsity < 1.0):
         raise ValueError(f"sparsity must be in [0, 1); got {sparsity!r}")
     m2 = copy.deepcopy(model)
@@ -148,7 +161,7 @@ def one_shot_magnitude_pruning(model: nn.Module, layers: Layers, data: Split, sp
     inv = {id(v): k for k, v in names.items()}
     l2 = {inv[id(m)]: dict(m2.named_modules())[inv[id(m)]] for m in layers.values()}
     masks = magnitude_masks(l2, sparsity, scope)
-    acc = train_masked(m2, data, finetune, generator=generator)
+    acc = train_masked(m2, data, finetune, generator=generator, checkpoint=checkpoint)
     return acc, sparsity_report(masks=masks)["global"]["sparsity"]
 
 
@@ -169,11 +182,13 @@ def gmp_sparsity(step: int, final: float, begin: int, end: int, initial: float =
 
 def gradual_magnitude_pruning(model: nn.Module, layers: Layers, data: Split, spec: TrainSpec, final: float,
                               begin_frac: float = 0.1, end_frac: float = 0.6, prune_every: int = 10,
-                              scope: str = "global", generator: torch.Generator | None = None) -> float:
+                              scope: str = "global", generator: torch.Generator | None = None,
+                              checkpoint: Any | None = None) -> float:
     """GMP: train while raising sparsity along :func:`gmp_sparsity` every ``prune_every`` steps between
     ``begin_frac`` and ``end_frac`` of training; the last ``1 - end_frac`` fine-tunes the fixed mask.
 
-    Returns the test accuracy; ``model`` is trained and pruned in place (masks via ``torch.nn.utils.prune``).
+    Returns the test accuracy; ``model`` is trained and pruned in place (masks via ``torch.nn.utils.prune``; they
+    are buffers of the model, so a sweep's ``checkpoint`` saves and restores them with the weights).
     """
     apply_masks(layers)
     n = data.x_train.shape[0]
@@ -189,7 +204,7 @@ def gradual_magnitude_pruning(model: nn.Module, layers: Layers, data: Split, spe
             if target > cur + 1e-12:
                 magnitude_masks(layers, (target - cur) / (1 - cur), scope)
 
-    return train_masked(model, data, spec, generator=generator, on_step=on_step)
+    return train_masked(model, data, spec, generator=generator, on_step=on_step, checkpoint=checkpoint)
 
 
 # ---------------------------------------------------------------------------------------------- stochastic masks
@@ -238,14 +253,15 @@ class BernoulliMask(nn.Module):
 def stochastic_sparsification(model: nn.Module, layers: Layers, data: Split, spec: TrainSpec, rounds: int = 1,
                               s_init: float = 1.0, lam: float = 1e-8, mask_lr: float = 100.0,
                               train_weights: bool = False, generator: torch.Generator | None = None,
-                              ) -> dict[str, float | Masks]:
+                              checkpoints: Checkpoints | None = None) -> dict[str, float | Masks]:
     """SS (``rounds=1``, Zhou et al. 2019) and ISS (Alg. 4): Bernoulli(sigma(s)) masks trained by STE.
 
     Mask parameters use plain SGD at ``mask_lr`` (Zhou et al.'s 100; the thesis's ISS uses 20) and the penalty
     ``lam * sum(sigma(s))`` (Alg. 4 prints ``sigma(beta s)``: there is no beta in SS, so read ``sigma(s)``).
     Between rounds, entries whose ``s`` fell below ``s_init`` are removed for good (``s = -inf``).  With
     ``train_weights=False`` the weights stay at initialization (supermask search).  The model keeps its masks.
-    Returns the accuracy with a sampled final mask, its remaining fraction and the masks.
+    Returns the accuracy with a sampled final mask, its remaining fraction and the masks.  ``checkpoints`` names
+    each round's training ``round-<r>`` (a sweep's ``ctx.fit_checkpoint``).
     """
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive int; got {rounds!r}")
@@ -271,7 +287,7 @@ def stochastic_sparsification(model: nn.Module, layers: Layers, data: Split, spe
         opt_w = spec.make_optimizer([{"params": w_params}]) if train_weights else None
         opt_s = torch.optim.SGD(s_params, lr=mask_lr, momentum=0.0)
         fit(model, [opt_s] if opt_w is None else [opt_s, opt_w], data, spec.epochs, spec.batch_size,
-            generator=generator, regularizer=penalty, eval_every=0)
+            generator=generator, regularizer=penalty, eval_every=0, checkpoint=phase(checkpoints, f"round-{r + 1}"))
     final = {n: bm.freeze(generator) for n, bm in masks.items()}
     acc = accuracy(model, data)
     return {"accuracy": acc, "remaining": sparsity_report(masks=final)["global"]["remaining"], "masks": final}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,12 +26,15 @@ from torch.nn.utils import parametrize
 
 from ..core.data import Split
 from .masks import (
+    Checkpoints,
     Layers,
     Masks,
+    SnapshotHolder,
     Ticket,
     TrainSpec,
     accuracy,
     load_snapshot,
+    phase,
     prunable_layers,
     retrain_ticket,
     snapshot,
@@ -227,8 +231,10 @@ class ContinuousSparsifier:
 # ---------------------------------------------------------------------------------------------- the algorithms
 def _cs_round(sp: ContinuousSparsifier, data: Split, spec: TrainSpec, lam: float, beta_final: float,
               mask_lr_mult: float, per: str, generator: torch.Generator | None,
-              on_epoch: Callable[[int], None] | None = None) -> float:
-    """One round of Alg. 1's loop: joint SGD on (theta, s) while beta goes 1 -> beta_final."""
+              on_epoch: Callable[[int], None] | None = None, checkpoint: Any | None = None) -> float:
+    """One round of Alg. 1's loop: joint SGD on (theta, s) while beta goes 1 -> beta_final.
+
+    ``beta`` is a buffer of every mask, so a ``checkpoint`` restores it with the weights and ``s``."""
     if per not in ("step", "epoch"):
         raise ValueError(f"per must be 'step' or 'epoch'; got {per!r}")
     groups = [{"params": sp.weight_parameters()},
@@ -245,7 +251,7 @@ def _cs_round(sp: ContinuousSparsifier, data: Split, spec: TrainSpec, lam: float
 
     return train_masked(sp.model, data, spec, generator=generator, groups=groups,
                         penalty=(lambda: lam * sp.penalty()) if lam > 0 else None, on_step=on_step,
-                        on_epoch=on_epoch)
+                        on_epoch=on_epoch, checkpoint=checkpoint)
 
 
 @dataclass
@@ -261,18 +267,21 @@ class CSResult:
 def continuous_sparsification(model: nn.Module, data: Split, spec: TrainSpec, s_init: float = 0.0,
                               lam: float = 1e-8, beta_final: float = 200.0, mask_lr_mult: float = 1.0,
                               finetune: TrainSpec | None = None, layers: Layers | None = None, per: str = "step",
-                              generator: torch.Generator | None = None) -> tuple[ContinuousSparsifier, float]:
+                              generator: torch.Generator | None = None,
+                              checkpoints: Checkpoints | None = None) -> tuple[ContinuousSparsifier, float]:
     """Alg. 1: one round of CS, then the hard mask ``H(s)`` and an optional fine-tuning of ``theta``.
 
     ``mask_lr_mult`` scales the mask parameters' learning rate relative to the weights' (the thesis uses the same
     optimizer and learning rate for both, i.e. 1).  Returns the sparsifier (in hard mode) and the test accuracy.
+    ``checkpoints`` (a sweep's ``ctx.fit_checkpoint``) names the two phases ``cs`` and ``finetune``.
     """
     sp = ContinuousSparsifier(model, layers, s_init)
-    acc = _cs_round(sp, data, spec, lam, beta_final, mask_lr_mult, per, generator)
+    acc = _cs_round(sp, data, spec, lam, beta_final, mask_lr_mult, per, generator,
+                    checkpoint=phase(checkpoints, "cs"))
     sp.set_hard(True)
     if finetune is not None and finetune.epochs > 0:
         acc = train_masked(model, data, finetune, generator=generator,
-                           groups=[{"params": sp.weight_parameters()}])
+                           groups=[{"params": sp.weight_parameters()}], checkpoint=phase(checkpoints, "finetune"))
     else:
         acc = accuracy(model, data)
     return sp, acc
@@ -282,13 +291,15 @@ def cs_ticket_search(make_model: Callable[[], nn.Module], data: Split, spec: Tra
                      s_init: float = 0.0, lam: float = 1e-8, beta_final: float = 200.0, mask_lr_mult: float = 1.0,
                      rewind_epoch: int = 2, rewind_between_rounds: bool = False, per: str = "step",
                      evaluate_tickets: bool = True, generator: torch.Generator | None = None,
-                     layer_filter: Callable[[nn.Module], Layers] | None = None) -> CSResult:
+                     layer_filter: Callable[[nn.Module], Layers] | None = None,
+                     checkpoints: Checkpoints | None = None) -> CSResult:
     """Alg. 2: ``rounds`` rounds of CS with the reset ``s <- min(beta s, s_init), beta <- 1`` between them.
 
     The weights are *not* rewound between rounds (Alg. 2; ``rewind_between_rounds=True`` is the Conv-6 variant of
     4.5.4).  After every round the hard mask ``H(s)`` is read (before the reset) and, with ``evaluate_tickets``,
     re-trained from ``theta_hat`` (the weights after ``rewind_epoch`` epochs of round 1) with the same
-    :class:`TrainSpec`, exactly as IMP's tickets are.
+    :class:`TrainSpec`, exactly as IMP's tickets are.  ``checkpoints`` (a sweep's ``ctx.fit_checkpoint``) names
+    every phase (``round-<r>``, ``ticket-<r>``; ``theta_hat`` is saved with round 1) so that a killed search resumes.
     """
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive int; got {rounds!r}")
@@ -296,26 +307,30 @@ def cs_ticket_search(make_model: Callable[[], nn.Module], data: Split, spec: Tra
     layers = layer_filter(model) if layer_filter is not None else prunable_layers(model)
     sp = ContinuousSparsifier(model, layers, s_init)
     res = CSResult()
+    theta_hat = SnapshotHolder()
     if rewind_epoch == 0:
-        res.theta_hat = snapshot(model)
+        theta_hat.value = snapshot(model)
 
     def keep(epoch: int) -> None:
-        if epoch == rewind_epoch and res.theta_hat is None:
-            res.theta_hat = snapshot(model)
+        if epoch == rewind_epoch and theta_hat.value is None:
+            theta_hat.value = snapshot(model)
 
     for r in range(1, rounds + 1):
         if r > 1:
             sp.reset()
             if rewind_between_rounds:
-                load_snapshot(model, res.theta_hat)
+                load_snapshot(model, theta_hat.value)
+        extra = {"theta_hat": theta_hat} if r == 1 else {}
         acc = _cs_round(sp, data, spec, lam, beta_final, mask_lr_mult, per, generator,
-                        on_epoch=keep if r == 1 else None)
+                        on_epoch=keep if r == 1 else None, checkpoint=phase(checkpoints, f"round-{r}", **extra))
+        res.theta_hat = theta_hat.value
         res.round_accuracy.append(acc)
         res.soft_fraction.append(sp.soft_fraction())
         masks = sp.hard_masks()
         t = Ticket("CS", r, masks, sparsity_report(masks=masks)["global"]["remaining"],
                    info={"s_init": s_init, "trained_acc": acc})
         if evaluate_tickets:
-            t.accuracy = retrain_ticket(make_model, res.theta_hat, masks, data, spec, generator)
+            t.accuracy = retrain_ticket(make_model, res.theta_hat, masks, data, spec, generator,
+                                        checkpoint=phase(checkpoints, f"ticket-{r}"))
         res.tickets.append(t)
     return res

@@ -31,19 +31,33 @@ from .baselines import (
     one_shot_magnitude_pruning,
     stochastic_sparsification,
 )
-from .masks import Ticket, TrainSpec, prunable_layers, sparsest_within, sparsity_report, train_masked
+from .masks import (
+    Checkpoints,
+    Ticket,
+    TrainSpec,
+    phase,
+    prunable_layers,
+    sparsest_within,
+    sparsity_report,
+    train_masked,
+)
 from .models import make_model, masked_layers
 
 __all__ = [
     "Protocol",
     "hyperparameter_findings",
+    "hyperparameter_round",
     "hyperparameter_rows",
     "hyperparameter_sweep",
     "imp_rounds_to",
+    "oneshot_cs",
+    "oneshot_dense_mp",
     "oneshot_findings",
+    "oneshot_gmp",
     "oneshot_pruning",
     "oneshot_rows",
     "oneshot_sparsest",
+    "oneshot_specs",
     "plot_hyperparameters",
     "plot_oneshot",
     "plot_soft_steps",
@@ -56,7 +70,11 @@ __all__ = [
     "s_init_rows",
     "seeded",
     "supermask_best_by_seed",
+    "supermask_cs",
+    "supermask_ss",
     "supermasks",
+    "ticket_cs",
+    "ticket_imp",
     "ticket_rounds",
     "ticket_rows",
     "ticket_search",
@@ -88,9 +106,9 @@ class Protocol:
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
 
-    def make_model(self) -> nn.Module:
-        """A freshly initialized network (``cfg.model``, ``cfg.hidden``) on the protocol's device."""
-        return make_model(self.cfg.model, self.data, self.cfg.hidden, self.device)
+    def make_model(self, name: str | None = None) -> nn.Module:
+        """A freshly initialized network (``name``, default ``cfg.model``; ``cfg.hidden``) on the protocol's device."""
+        return make_model(self.cfg.model if name is None else name, self.data, self.cfg.hidden, self.device)
 
     def spec(self, epochs: int, lr: float | None = None, milestones: Sequence[float] | None = None) -> TrainSpec:
         """One round of ``epochs`` epochs of the configuration's SGD (``lr``, ``milestones`` overridable)."""
@@ -127,39 +145,79 @@ def plot_soft_steps(betas: Sequence[float] = (1, 5, 25, 200), beta_families: flo
 
 
 # ---------------------------------------------------------------------------------------------- one-shot pruning
+def oneshot_specs(p: Protocol) -> tuple[TrainSpec, TrainSpec, TrainSpec]:
+    """The one-shot budget (4.3.3) as ``(pre, finetune, total)``: ``pre`` trains until the masks are fixed
+    (``cfg.oneshot_epochs``), ``finetune`` fine-tunes ``cfg.finetune_epochs`` at ``cfg.finetune_lr``, ``total`` is
+    GMP's whole budget.  ``cfg.oneshot_lr_drops`` are the epochs of the whole budget at which the learning rate
+    drops (the thesis's 80 and 120 of 200); ``None`` keeps ``cfg.milestones`` as fractions of each phase."""
+    cfg = p.cfg
+    total_epochs = cfg.oneshot_epochs + cfg.finetune_epochs
+    drops = cfg.oneshot_lr_drops
+    if drops is not None and not all(0 < e <= cfg.oneshot_epochs for e in drops):
+        raise ValueError(f"oneshot_lr_drops must be epochs in (0, oneshot_epochs={cfg.oneshot_epochs}]; got {drops!r}")
+    pre = p.spec(cfg.oneshot_epochs, milestones=None if drops is None else [e / cfg.oneshot_epochs for e in drops])
+    total = p.spec(total_epochs, milestones=None if drops is None else [e / total_epochs for e in drops])
+    return pre, p.spec(cfg.finetune_epochs, lr=cfg.finetune_lr, milestones=[]), total
+
+
+def oneshot_dense_mp(p: Protocol, seed: int, checkpoints: Checkpoints | None = None,
+                     net: str | None = None) -> tuple[float, list[tuple[float, float]]]:
+    """One seed of Table 4.1's dense network and MP: ``(dense accuracy, [(sparsity, accuracy) per
+    cfg.mp_sparsities])``; ``checkpoints`` names the phases ``dense`` and ``mp-<i>`` (in a sweep)."""
+    cfg = p.cfg
+    pre, ft, _ = oneshot_specs(p)
+    g = seeded(seed)
+    dense_model = p.make_model(net)
+    dense_acc = train_masked(dense_model, p.data, pre, generator=g, checkpoint=phase(checkpoints, "dense"))
+    lay = masked_layers(dense_model)
+    mp = [one_shot_magnitude_pruning(dense_model, lay, p.data, q, ft, generator=g,
+                                     checkpoint=phase(checkpoints, f"mp-{i}"))[::-1]
+          for i, q in enumerate(cfg.mp_sparsities)]
+    return dense_acc, mp
+
+
+def oneshot_gmp(p: Protocol, seed: int, final: float, checkpoints: Checkpoints | None = None,
+                net: str | None = None) -> tuple[float, float]:
+    """One GMP run of Table 4.1 towards sparsity ``final``, pruning within ``cfg.gmp_window`` (fractions of the
+    whole budget; the thesis fixes every mask at epoch 160 of 200): ``(sparsity, accuracy)``."""
+    _, _, total = oneshot_specs(p)
+    begin, end = p.cfg.gmp_window
+    g = seeded(seed)
+    m = p.make_model(net)
+    lay_m = masked_layers(m)
+    acc = gradual_magnitude_pruning(m, lay_m, p.data, total, final, begin_frac=begin, end_frac=end, generator=g,
+                                    checkpoint=phase(checkpoints, "gmp"))
+    return sparsity_report(lay_m)["global"]["sparsity"], acc
+
+
+def oneshot_cs(p: Protocol, seed: int, s_init: float, lam: float, checkpoints: Checkpoints | None = None,
+               net: str | None = None) -> tuple[float, float]:
+    """One CS run of Table 4.1 (Alg. 1 with the mask fixed at the end of ``pre``, then fine-tuning):
+    ``(sparsity, accuracy)``."""
+    cfg = p.cfg
+    pre, ft, _ = oneshot_specs(p)
+    g = seeded(seed)
+    m = p.make_model(net)
+    sparsifier, acc = cs.continuous_sparsification(
+        m, p.data, pre, s_init=s_init, lam=lam, beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
+        finetune=ft, layers=masked_layers(m), generator=g, checkpoints=checkpoints)
+    return 1 - sparsifier.remaining(), acc
+
+
 def oneshot_pruning(p: Protocol) -> dict[int, dict[str, Any]]:
     """Table 4.1's comparison, per seed: ``{"dense": acc, "MP"|"GMP"|"CS": [(sparsity, acc), ...]}``.
 
     MP prunes a dense network trained for ``cfg.oneshot_epochs`` to each of ``cfg.mp_sparsities`` and fine-tunes
     ``cfg.finetune_epochs`` at ``cfg.finetune_lr``; GMP trains for the whole budget towards each of
     ``cfg.gmp_sparsities``; CS runs one round per ``(s_init, lambda)`` of ``cfg.cs_oneshot`` and fine-tunes as MP.
+    Each run is one of :func:`oneshot_dense_mp`, :func:`oneshot_gmp`, :func:`oneshot_cs` (a sweep's runs at full).
     """
-    cfg, data = p.cfg, p.data
-    pre, ft = p.spec(cfg.oneshot_epochs), p.spec(cfg.finetune_epochs, lr=cfg.finetune_lr, milestones=[])
-    total_spec = p.spec(cfg.oneshot_epochs + cfg.finetune_epochs)
+    cfg = p.cfg
     oneshot = {}
     for seed in p.seeds:
-        g = seeded(seed)
-        dense_model = p.make_model()
-        dense_acc = train_masked(dense_model, data, pre, generator=g)
-        lay = masked_layers(dense_model)
-        mp = [one_shot_magnitude_pruning(dense_model, lay, data, q, ft, generator=g)[::-1]
-              for q in cfg.mp_sparsities]
-        gmp = []
-        for q in cfg.gmp_sparsities:
-            g = seeded(seed)
-            m = p.make_model()
-            lay_m = masked_layers(m)
-            acc = gradual_magnitude_pruning(m, lay_m, data, total_spec, q, generator=g)
-            gmp.append((sparsity_report(lay_m)["global"]["sparsity"], acc))
-        csp = []
-        for s0, lam in cfg.cs_oneshot:
-            g = seeded(seed)
-            m = p.make_model()
-            sparsifier, acc = cs.continuous_sparsification(
-                m, data, pre, s_init=s0, lam=lam, beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
-                finetune=ft, layers=masked_layers(m), generator=g)
-            csp.append((1 - sparsifier.remaining(), acc))
+        dense_acc, mp = oneshot_dense_mp(p, seed)
+        gmp = [oneshot_gmp(p, seed, q) for q in cfg.gmp_sparsities]
+        csp = [oneshot_cs(p, seed, s0, lam) for s0, lam in cfg.cs_oneshot]
         oneshot[seed] = {"dense": dense_acc, "MP": mp, "GMP": gmp, "CS": csp}
     return oneshot
 
@@ -202,33 +260,40 @@ def plot_oneshot(oneshot: dict[int, dict[str, Any]]) -> plt.Figure:
 
 
 # ---------------------------------------------------------------------------------------------- ticket search
+def ticket_imp(p: Protocol, seed: int, rewind: bool = True, checkpoints: Checkpoints | None = None,
+               net: str | None = None) -> list[Ticket]:
+    """One seed's IMP (``rewind``) or IMP-C search of Table 4.2: ``cfg.imp_rounds`` / ``cfg.impc_rounds`` rounds at
+    ``cfg.imp_rate``, tickets rewound to epoch ``cfg.rewind_epoch``."""
+    cfg = p.cfg
+    g = seeded(seed)
+    return iterative_magnitude_pruning(lambda: p.make_model(net), p.data, p.spec(cfg.round_epochs),
+                                       cfg.imp_rounds if rewind else cfg.impc_rounds, rate=cfg.imp_rate,
+                                       rewind=rewind, rewind_epoch=cfg.rewind_epoch, generator=g,
+                                       layer_filter=masked_layers, progress="IMP" if rewind and checkpoints is None
+                                       else False, checkpoints=checkpoints)
+
+
+def ticket_cs(p: Protocol, seed: int, s_init: float, checkpoints: Checkpoints | None = None,
+              net: str | None = None) -> cs.CSResult:
+    """One seed's CS ticket search of Table 4.2 at ``s_init`` (Alg. 2, ``cfg.cs_rounds`` rounds)."""
+    cfg = p.cfg
+    g = seeded(seed)
+    return cs.cs_ticket_search(lambda: p.make_model(net), p.data, p.spec(cfg.round_epochs), cfg.cs_rounds,
+                               s_init=s_init, lam=cfg.lam, beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
+                               rewind_epoch=cfg.rewind_epoch, generator=g, layer_filter=masked_layers,
+                               checkpoints=checkpoints)
+
+
 def ticket_search(p: Protocol) -> dict[int, dict[str, Any]]:
     """Table 4.2's searches, per seed: ``{"IMP": [Ticket], "IMP-C": [Ticket], "CS": {s_init: CSResult}}``.
 
     IMP runs ``cfg.imp_rounds`` rounds, IMP-C ``cfg.impc_rounds``, both at ``cfg.imp_rate`` per round; CS runs
     ``cfg.cs_rounds`` rounds per ``s_init`` in ``cfg.cs_s_inits``; every round is ``cfg.round_epochs`` epochs and
-    every ticket is re-trained from the weights after ``cfg.rewind_epoch`` epochs.
+    every ticket is re-trained from the weights after ``cfg.rewind_epoch`` epochs.  Each search is one of
+    :func:`ticket_imp`, :func:`ticket_cs` (a sweep's runs at full).
     """
-    cfg, data = p.cfg, p.data
-    round_spec = p.spec(cfg.round_epochs)
-    tickets = {}
-    for seed in p.seeds:
-        g = seeded(seed)
-        imp = iterative_magnitude_pruning(p.make_model, data, round_spec, cfg.imp_rounds, rate=cfg.imp_rate,
-                                          rewind_epoch=cfg.rewind_epoch, generator=g, layer_filter=masked_layers,
-                                          progress="IMP")
-        g = seeded(seed)
-        impc = iterative_magnitude_pruning(p.make_model, data, round_spec, cfg.impc_rounds, rate=cfg.imp_rate,
-                                           rewind=False, rewind_epoch=cfg.rewind_epoch, generator=g,
-                                           layer_filter=masked_layers)
-        runs = {}
-        for s0 in cfg.cs_s_inits:
-            g = seeded(seed)
-            runs[s0] = cs.cs_ticket_search(p.make_model, data, round_spec, cfg.cs_rounds, s_init=s0, lam=cfg.lam,
-                                           beta_final=cfg.beta_final, mask_lr_mult=cfg.mask_lr_mult,
-                                           rewind_epoch=cfg.rewind_epoch, generator=g, layer_filter=masked_layers)
-        tickets[seed] = {"IMP": imp, "IMP-C": impc, "CS": runs}
-    return tickets
+    return {seed: {"IMP": ticket_imp(p, seed), "IMP-C": ticket_imp(p, seed, rewind=False),
+                   "CS": {s0: ticket_cs(p, seed, s0) for s0 in p.cfg.cs_s_inits}} for seed in p.seeds}
 
 
 def plot_tickets(tickets: dict[int, dict[str, Any]]) -> plt.Figure:
@@ -334,25 +399,28 @@ def ticket_rounds(tickets: dict[int, dict[str, Any]], imp_rounds: int, target: f
 
 
 # ---------------------------------------------------------------------------------------------- hyperparameters
+def hyperparameter_round(p: Protocol, seed: int, lam: float, beta_final: float,
+                         checkpoints: Checkpoints | None = None) -> tuple[float, float]:
+    """One CS round of Figs 4.5-4.6 at ``cfg.hp_s_init``: ``(weights remaining, accuracy)``."""
+    cfg = p.cfg
+    g = seeded(seed)
+    m = p.make_model()
+    sparsifier, acc = cs.continuous_sparsification(m, p.data, p.spec(cfg.hp_epochs), s_init=cfg.hp_s_init,
+                                                   lam=lam, beta_final=beta_final, mask_lr_mult=cfg.mask_lr_mult,
+                                                   layers=masked_layers(m), generator=g, checkpoints=checkpoints)
+    return sparsifier.remaining(), acc
+
+
 def hyperparameter_sweep(p: Protocol) -> dict[str, dict[float, list[tuple[float, float]]]]:
     """One CS round at ``cfg.hp_s_init`` per ``beta_final`` in ``cfg.hp_beta_finals`` (at ``cfg.lam``) and per
     ``lambda`` in ``cfg.hp_lams`` (at ``cfg.beta_final``): ``{"beta"|"lam": {value: [(remaining, acc) per seed]}}``."""
     cfg = p.cfg
     hp: dict[str, dict[float, list[tuple[float, float]]]] = {"beta": {}, "lam": {}}
-
-    def one_round(seed: int, lam: float, beta_final: float) -> tuple[float, float]:
-        g = seeded(seed)
-        m = p.make_model()
-        sparsifier, acc = cs.continuous_sparsification(m, p.data, p.spec(cfg.hp_epochs), s_init=cfg.hp_s_init,
-                                                       lam=lam, beta_final=beta_final, mask_lr_mult=cfg.mask_lr_mult,
-                                                       layers=masked_layers(m), generator=g)
-        return sparsifier.remaining(), acc
-
     for seed in p.seeds:
         for bfin in cfg.hp_beta_finals:
-            hp["beta"].setdefault(bfin, []).append(one_round(seed, cfg.lam, bfin))
+            hp["beta"].setdefault(bfin, []).append(hyperparameter_round(p, seed, cfg.lam, bfin))
         for lam in cfg.hp_lams:
-            hp["lam"].setdefault(lam, []).append(one_round(seed, lam, cfg.beta_final))
+            hp["lam"].setdefault(lam, []).append(hyperparameter_round(p, seed, lam, cfg.beta_final))
     return hp
 
 
@@ -410,31 +478,51 @@ def s_init_rows(tickets: dict[int, dict[str, Any]]) -> tuple[dict[float, float],
 
 
 # ---------------------------------------------------------------------------------------------- supermasks
+def supermask_cs(p: Protocol, seed: int, s_init: float, lam: float,
+                 checkpoints: Checkpoints | None = None) -> tuple[float, float]:
+    """One CS supermask (Figs 4.9-4.10): ``cfg.sm_model`` with frozen random weights, every layer masked, Adam on
+    ``s`` at ``cfg.sm_lr`` for ``cfg.sm_epochs``: ``(sparsity, accuracy)``."""
+    cfg = p.cfg
+    g = seeded(seed)
+    m = p.make_model(cfg.sm_model)
+    for w in m.parameters():
+        w.requires_grad_(False)
+    sm_spec = TrainSpec(epochs=cfg.sm_epochs, lr=cfg.sm_lr, optimizer="adam", weight_decay=0.0,
+                        batch_size=cfg.batch_size, milestones=())
+    sparsifier, acc = cs.continuous_sparsification(m, p.data, sm_spec, s_init=s_init, lam=lam,
+                                                   beta_final=cfg.beta_final,
+                                                   layers=prunable_layers(m, include_output=True), generator=g,
+                                                   checkpoints=checkpoints)
+    return 1 - sparsifier.remaining(), acc
+
+
+def supermask_ss(p: Protocol, seed: int, s_init: float,
+                 checkpoints: Checkpoints | None = None) -> tuple[float, float]:
+    """One SS supermask (Alg. 4 with one round, Zhou et al.'s SGD at ``cfg.sm_ss_lr`` on ``s``):
+    ``(sparsity, accuracy)``."""
+    cfg = p.cfg
+    g = seeded(seed)
+    m = p.make_model(cfg.sm_model)
+    ss_spec = TrainSpec(epochs=cfg.sm_epochs, batch_size=cfg.batch_size, milestones=())
+    res = stochastic_sparsification(m, prunable_layers(m, include_output=True), p.data, ss_spec, s_init=s_init,
+                                    lam=cfg.lam, mask_lr=cfg.sm_ss_lr, generator=g, checkpoints=checkpoints)
+    return 1 - res["remaining"], res["accuracy"]
+
+
 def supermasks(p: Protocol) -> dict[str, list[tuple[float, float, float]]]:
-    """Masks learned on frozen random weights, every layer masked: CS (Adam on ``s`` at ``cfg.sm_lr``, one run per
-    ``lambda`` in ``cfg.sm_cs_lams``) and SS (SGD at ``cfg.sm_ss_lr``, one run per ``s_init`` in
-    ``cfg.sm_ss_s_inits``).  Returns ``{"CS"|"SS": [(sparsity, accuracy, setting), ...]}``."""
-    cfg, data = p.cfg, p.data
+    """Masks learned on frozen random weights (``cfg.sm_model``), every layer masked: CS (Adam on ``s`` at
+    ``cfg.sm_lr``, one run per ``s_init`` in ``cfg.sm_cs_s_inits`` and ``lambda`` in ``cfg.sm_cs_lams``) and SS
+    (SGD at ``cfg.sm_ss_lr``, one run per ``s_init`` in ``cfg.sm_ss_s_inits``).  Returns
+    ``{"CS"|"SS": [(sparsity, accuracy, setting), ...]}``, per seed in turn; the setting is CS's ``lambda`` and
+    SS's ``s_init``."""
+    cfg = p.cfg
     out: dict[str, list[tuple[float, float, float]]] = {"CS": [], "SS": []}
     for seed in p.seeds:
-        for lam in cfg.sm_cs_lams:
-            g = seeded(seed)
-            m = p.make_model()
-            for w in m.parameters():
-                w.requires_grad_(False)
-            sm_spec = TrainSpec(epochs=cfg.sm_epochs, lr=cfg.sm_lr, optimizer="adam", weight_decay=0.0,
-                                batch_size=cfg.batch_size, milestones=())
-            sparsifier, acc = cs.continuous_sparsification(m, data, sm_spec, s_init=0.0, lam=lam,
-                                                           beta_final=cfg.beta_final,
-                                                           layers=prunable_layers(m, include_output=True), generator=g)
-            out["CS"].append((1 - sparsifier.remaining(), acc, lam))
+        for s0 in cfg.sm_cs_s_inits:
+            for lam in cfg.sm_cs_lams:
+                out["CS"].append((*supermask_cs(p, seed, s0, lam), lam))
         for s0 in cfg.sm_ss_s_inits:
-            g = seeded(seed)
-            m = p.make_model()
-            ss_spec = TrainSpec(epochs=cfg.sm_epochs, batch_size=cfg.batch_size, milestones=())
-            res = stochastic_sparsification(m, prunable_layers(m, include_output=True), data, ss_spec,
-                                            s_init=s0, lam=cfg.lam, mask_lr=cfg.sm_ss_lr, generator=g)
-            out["SS"].append((1 - res["remaining"], res["accuracy"], s0))
+            out["SS"].append((*supermask_ss(p, seed, s0), s0))
     return out
 
 

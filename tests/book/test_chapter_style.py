@@ -47,8 +47,9 @@ def test_prose_outweighs_code(chapter):
 
 @pytest.mark.parametrize("chapter", WRITTEN)
 def test_imports_only_from_its_own_subpackage_and_core(chapter):
+    """Its own subpackage, ``core``, and ``sweep`` (what the chapter at ``full`` reads its experiments from)."""
     own = CHAPTER_PACKAGES[chapter]
-    allowed = re.compile(rf"effcourse(\.(core|{own})(\.\w+)*)?$")
+    allowed = re.compile(rf"effcourse(\.(core|sweep|{own})(\.\w+)*)?$")
     found = [m.group(1) for c in _cells(chapter) if c.cell_type == "code"
              for m in re.finditer(r"^\s*(?:from|import)\s+(effcourse[\w.]*)", c.source, re.M)]
     assert found, "a chapter imports effcourse"
@@ -133,3 +134,12 @@ def test_the_thesis_scale_section_shows_the_deviations(chapter):
     start = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## At the thesis's scale" in c.source)
     end = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "\n## Exercises" in "\n" + c.source)
     assert any(c.cell_type == "code" and c.source.strip() == "run.deviations_table()" for c in cells[start:end])
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_no_control_characters_in_the_source(chapter):
+    """A tab or other control character in prose is almost always an escape gone wrong (``"\\text"`` -> tab + "ext")."""
+    ch = next(c for c in chapters() if c.id == chapter)
+    bad = [(i + 1, line[:60]) for i, line in enumerate(ch.source.read_text().splitlines())
+           if any(ord(c) < 32 for c in line)]
+    assert not bad, f"control characters on lines {bad}"

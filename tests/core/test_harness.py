@@ -152,19 +152,19 @@ def test_run_table_renders_markdown():
     assert t._repr_markdown_().splitlines()[0] == "| a | b |"
 
 
-def test_full_scale_checks_data_and_warns_on_a_cpu_before_anything_runs(monkeypatch, tmp_path, capsys):
-    from effcourse.core.config import FULL_GPU_HOURS
+def test_full_scale_reads_the_sweep_and_names_the_command_when_it_is_missing(monkeypatch, tmp_path):
+    from effcourse.sweep import SweepResultsMissing
 
-    assert set(FULL_GPU_HOURS) == set(CHAPTER_PACKAGES)
-    monkeypatch.delenv("EFFCOURSE_DATA", raising=False)
-    # chapter 8's full configuration trains on CIFAR-10, which is read from $EFFCOURSE_DATA, never downloaded
-    with pytest.raises(FileNotFoundError, match="EFFCOURSE_DATA"):
+    monkeypatch.delenv("EFFCOURSE_RESULTS", raising=False)
+    monkeypatch.delenv("EFFCOURSE_DRY_RUN", raising=False)
+    # chapter 8's full configuration is a sweep of thousands of WRN trainings: the notebook never starts them inline
+    with pytest.raises(SweepResultsMissing, match="python -m effcourse.sweep run 08-avagrad --out results"):
         Run("08-avagrad", scale="full", device="cpu")
-    (tmp_path / "cifar10").mkdir()
-    monkeypatch.setenv("EFFCOURSE_DATA", str(tmp_path))
-    with pytest.warns(RuntimeWarning, match="scale 'full' on a CPU: expect roughly"):
-        Run("08-avagrad", scale="full", device="cpu")
-    assert "GPU-hours" in capsys.readouterr().out
+    monkeypatch.setenv("EFFCOURSE_RESULTS", str(tmp_path))
+    with pytest.raises(SweepResultsMissing, match=f"no sweep of 08-avagrad in {tmp_path}"):
+        Run("08-avagrad", scale="full", seed=2, device="cpu")
+    with pytest.raises(ValueError, match="at scale 'full' only"):
+        Run("08-avagrad", scale="smoke").sweep_results()
 
 
 def test_configs_hold_seed_counts_never_seed_lists():

@@ -14,7 +14,7 @@ CFG = dict(model="mlp", hidden=8, channels=2, batch_size=32, momentum=0.9, weigh
            samples=1, milestones=[], ft_milestones=[], lr_w=0.5, lr_ft=0.1, precision_epochs=2, finetune_epochs=1,
            n_seeds=2, lam_d=[0.03, 0.3], uniform_bits=[1, 2], layer_lam_d=[0.1], cnn_lam_d=[0.1], n_cnn_seeds=1,
            cnn_epochs=[1, 1], cnn_lr=[0.5, 0.1], split_total=3, split_fracs=[1 / 3, 2 / 3], act_lam=0.1,
-           act_epochs=[1, 1])
+           act_epochs=[1, 1], split_lam_d=None, sens_samples=2048)
 
 
 def _flat(n=96):
