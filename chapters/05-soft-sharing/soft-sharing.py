@@ -75,7 +75,6 @@ DEVICE = "auto"
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from effcourse import Run
@@ -154,7 +153,8 @@ gen = run.generator_for(900)
 bank = TemplateBank(4, (8, 8, 3, 3), dtype=torch.float64)
 layer = SConv2d(bank, stride=1, padding=1)
 x = torch.randn(2, 8, 10, 10, generator=gen, dtype=torch.float64)
-template_view = sum(layer.coefficients[i] * F.conv2d(x, bank.templates[i], padding=1) for i in range(bank.k))
+template_view = sum(layer.coefficients[i] * torch.nn.functional.conv2d(x, bank.templates[i], padding=1)
+                    for i in range(bank.k))
 print("eq. 3.12, one conv with sum_i a_i T_i == sum_i a_i conv(x, T_i):",
       bool(torch.allclose(layer(x), template_view, atol=1e-12)))
 print("parameters of the bank + one layer:", bank.templates.numel(), "+", layer.coefficients.numel())
