@@ -27,13 +27,15 @@ def _quadratic_grads(params, t):
     return [p.detach() * (i + 1) + math.sin(t + i) for i, p in enumerate(params)]
 
 
-@pytest.mark.parametrize("foreach", [False, True])
-def test_matches_algorithm_7_over_several_tensors(foreach):
+@pytest.mark.parametrize("path", [dict(foreach=False), dict(foreach=True),
+                                  pytest.param(dict(fused=True), marks=pytest.mark.slow, id="fused")])
+def test_matches_algorithm_7_over_several_tensors(path):
+    """Every code path (one tensor at a time, multi-tensor, the step compiled by torch.compile) is Alg. 7."""
     torch.manual_seed(0)
     params = [torch.randn(4, 3, dtype=torch.float64, requires_grad=True),
               torch.randn(5, dtype=torch.float64, requires_grad=True)]
     start = [p.detach().clone() for p in params]
-    opt = AvaGrad(params, lr=0.05, betas=(0.8, 0.95), eps=1e-3, foreach=foreach)
+    opt = AvaGrad(params, lr=0.05, betas=(0.8, 0.95), eps=1e-3, **path)
     used = []
     for t in range(20):
         g = _quadratic_grads(params, t)
@@ -246,27 +248,6 @@ def test_functional_form_is_the_optimizer():
         avagrad(b, g, ms, vs, lr=0.05, beta1=0.9, beta2=0.999, eps=1e-3, weight_decay=1e-3)
     for x, y in zip(a, b):
         torch.testing.assert_close(x.detach(), y, rtol=0, atol=1e-12)
-
-
-@pytest.mark.slow
-def test_fused_path_matches_algorithm_7():
-    """``fused=True`` (the step compiled by torch.compile) follows Alg. 7 like the other paths."""
-    torch.manual_seed(5)
-    params = [torch.randn(4, 3, dtype=torch.float64, requires_grad=True),
-              torch.randn(5, dtype=torch.float64, requires_grad=True)]
-    start = [p.detach().clone() for p in params]
-    opt = AvaGrad(params, lr=0.05, betas=(0.8, 0.95), eps=1e-3, fused=True)
-    used = []
-    for t in range(8):
-        g = _quadratic_grads(params, t)
-        used.append([x.clone() for x in g])
-        for p, x in zip(params, g):
-            p.grad = x.clone()
-        opt.step()
-        if t == 3:
-            opt.param_groups[0]["lr"] = 0.05  # a schedule writes lr: the compiled step takes it as a tensor
-    ref = reference_avagrad(used, start, 0.05, 0.8, 0.95, 1e-3)
-    assert torch.allclose(torch.cat([p.detach().flatten() for p in params]), ref, atol=1e-10, rtol=0)
 
 
 def test_fused_and_foreach_are_exclusive_and_fused_is_the_thesis_form():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 from effcourse.avagrad import sweep as ava_sweep
 from effcourse.avagrad.zoo import OPTIMIZERS
 from effcourse.sweep import Sweep
+from effcourse.sweep.testing import dry_run_cli
 
 
 def test_full_plan_is_the_thesis_protocol():
@@ -42,12 +42,7 @@ def test_gpu_hours_grow_with_the_model():
 
 
 def _run(out, only, kill_after=None):
-    env = {**os.environ, "EFFCOURSE_THREADS": "1"}
-    env.pop("EFFCOURSE_DATA", None)
-    if kill_after:
-        env["EFFCOURSE_SWEEP_KILL_AFTER"] = str(kill_after)
-    return subprocess.run([sys.executable, "-m", "effcourse.sweep", "run", "08-avagrad", "--dry-run", "--only", only,
-                           "--out", str(out), "--threads", "1"], env=env, capture_output=True, text=True)
+    return dry_run_cli("08-avagrad", out, only, kill_after=kill_after)
 
 
 @pytest.mark.slow

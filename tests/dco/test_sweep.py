@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from effcourse.dco.layers import DCOMomentum
 from effcourse.dco.meta import meta_train
 from effcourse.dco.tasks import interpolation_tasks, least_squares_tasks
 from effcourse.sweep import RunContext, Sweep
+from effcourse.sweep.testing import dry_run_cli
 
 CHAPTER = "03-dco"
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,12 +146,7 @@ def test_meta_train_resumes_mid_training_exactly():
 
 
 def _sweep_run(out: Path, run_id: str, kill_after: int | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "EFFCOURSE_SWEEP_KILL_AFTER"}
-    if kill_after is not None:
-        env["EFFCOURSE_SWEEP_KILL_AFTER"] = str(kill_after)
-    return subprocess.run([sys.executable, "-m", "effcourse.sweep", "run", CHAPTER, "--dry-run", "--only", run_id,
-                           "--out", str(out), "--threads", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return dry_run_cli(CHAPTER, out, run_id, kill_after=kill_after, timeout=300)
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):

@@ -4,9 +4,7 @@ notebook's collect functions against the inline experiments, and kill-and-resume
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +18,8 @@ from effcourse.implicit import sweep as isw
 from effcourse.implicit.model import ImplicitModel, train_projected
 from effcourse.sweep import RunContext, RunSpec, Sweep, load_results
 from effcourse.sweep.cli import main as sweep_main
-from effcourse.sweep.context import KILL_ENV
 from effcourse.sweep.spec import sweep_config
+from effcourse.sweep.testing import dry_run_cli
 
 CHAPTER = "01-implicit-models"
 TIMING = ("seconds", "phase_seconds")  # wall time: the one thing a resumed run may not repeat
@@ -117,10 +115,7 @@ def test_collect_returns_what_the_inline_experiments_return(tmp_path, monkeypatc
 
 
 def _run(out: Path, run_id: str, kill: int | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in (KILL_ENV, "EFFCOURSE_DATA")}
-    env.update(OMP_NUM_THREADS="1", **({KILL_ENV: str(kill)} if kill else {}))
-    return subprocess.run([sys.executable, "-m", "effcourse.sweep", "run", CHAPTER, "--dry-run", "--only", run_id,
-                           "--out", str(out), "--threads", "1"], env=env, capture_output=True, text=True, timeout=300)
+    return dry_run_cli(CHAPTER, out, run_id, kill_after=kill or None, timeout=300)
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):

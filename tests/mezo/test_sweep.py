@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from effcourse.core.config import config
 from effcourse.core.harness import experiment_seeds
 from effcourse.mezo import sweep as msweep
 from effcourse.sweep import Sweep
+from effcourse.sweep.testing import dry_run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,11 +67,8 @@ def test_flops_rank_the_runs_sensibly(full):
     assert 1 < Sweep("02-mezo-svrg").gpu_hours() < 1_000
 
 
-def _run(args, out, env=None):
-    cmd = [sys.executable, "-m", "effcourse.sweep", "run", "02-mezo-svrg", "--dry-run", "--out", str(out),
-           "--threads", "1", *args]
-    return subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=600)
+def _run(out, run_id, kill_after=None):
+    return dry_run_cli("02-mezo-svrg", out, run_id, kill_after=kill_after)
 
 
 def _result(out, run_id):
@@ -86,11 +82,12 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, pattern):
 
     run_id = next(s.run_id for s in sw.specs if fnmatch.fnmatchcase(s.run_id, pattern))
     a, b = tmp_path / "a", tmp_path / "b"
-    killed = _run(["--only", run_id], a, {"EFFCOURSE_SWEEP_KILL_AFTER": "1"})
-    assert not (a / "02-mezo-svrg" / run_id / "result.json").exists(), killed.stderr[-2000:]
+    killed = _run(a, run_id, kill_after=1)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (a / "02-mezo-svrg" / run_id / "result.json").exists()
     assert list((a / "02-mezo-svrg" / run_id).glob("checkpoint-*.pt"))  # it died after its first checkpoint
-    assert _run(["--only", run_id], a).returncode == 0
-    assert _run(["--only", run_id], b).returncode == 0
+    assert _run(a, run_id).returncode == 0
+    assert _run(b, run_id).returncode == 0
     ra, rb = _result(a, run_id), _result(b, run_id)
     assert ra["resumed"] is True and rb["resumed"] is False
     res_a, res_b = ra["result"], rb["result"]

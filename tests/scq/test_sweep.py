@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,8 +18,8 @@ from effcourse.scq import experiments as ex
 from effcourse.scq import sweep as scq_sweep
 from effcourse.scq.config import FULL
 from effcourse.sweep import RunContext, RunSpec, Sweep, synthetic
-from effcourse.sweep.context import KILL_ENV
 from effcourse.sweep.spec import sweep_config
+from effcourse.sweep.testing import dry_run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 # wall-clock measurements: the only parts of a result that a resumed run cannot repeat
@@ -199,11 +197,7 @@ def test_training_resumes_mid_epoch_exactly(tmp_path):
 
 
 def _sweep(out: Path, run_id: str, kill: bool) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("EFFCOURSE_DATA", KILL_ENV)}
-    if kill:
-        env[KILL_ENV] = "1"
-    return subprocess.run([sys.executable, "-m", "effcourse.sweep", "run", "04-scq", "--dry-run", "--only", run_id,
-                           "--out", str(out), "--threads", "1"], env=env, capture_output=True, text=True, timeout=300)
+    return dry_run_cli("04-scq", out, run_id, kill_after=1 if kill else None, timeout=300)
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):

@@ -4,9 +4,7 @@ Fig. 5.7), one run executes and returns what the notebook reads, and a run kille
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from effcourse.smol.config import D_RESNET20, FULL, TABLE_5_1_SMOL, THESIS_LAMBD
 from effcourse.smol.models import count_quantized, quantized_names
 from effcourse.sweep import RunContext, RunSpec, Sweep, synthetic
 from effcourse.sweep.spec import config_hash
+from effcourse.sweep.testing import dry_run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,12 +128,7 @@ def test_execute_one_dry_run_spec_returns_what_the_notebook_reads(dry, tmp_path,
 
 
 def _sweep_run(out: Path, run_id: str, kill: bool) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("EFFCOURSE_DATA", "EFFCOURSE_SWEEP_KILL_AFTER")}
-    if kill:
-        env["EFFCOURSE_SWEEP_KILL_AFTER"] = "1"
-    return subprocess.run([sys.executable, "-m", "effcourse.sweep", "run", "07-smol", "--dry-run", "--only", run_id,
-                           "--out", str(out), "--threads", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return dry_run_cli("07-smol", out, run_id, kill_after=1 if kill else None)
 
 
 def test_a_run_killed_mid_phase_resumes_to_the_uninterrupted_result(dry, tmp_path):

@@ -4,9 +4,7 @@ fixes (dropout 0.3 on the "-2" row, cutout), cutout itself, one dry-run run, and
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from effcourse.soft_sharing import experiments as ex
 from effcourse.soft_sharing import sweep
 from effcourse.soft_sharing.augment import CropFlipCutout, cutout
 from effcourse.sweep import RunContext, Sweep, synthetic
-from effcourse.sweep.context import KILL_ENV
+from effcourse.sweep.testing import dry_run_cli
 
 FULL = config("05-soft-sharing", "full")
 
@@ -125,12 +123,7 @@ def test_execute_one_dry_run_spec(tmp_path, monkeypatch):
 
 
 def _run(out: Path, run_id: str, kill: bool) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in (KILL_ENV, "EFFCOURSE_DATA")}
-    if kill:
-        env[KILL_ENV] = "1"
-    return subprocess.run([sys.executable, "-m", "effcourse.sweep", "run", "05-soft-sharing", "--dry-run", "--only",
-                           run_id, "--out", str(out), "--threads", "1"], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return dry_run_cli("05-soft-sharing", out, run_id, kill_after=1 if kill else None, timeout=300)
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from effcourse.sparsification import sweep
 from effcourse.sparsification.models import VGG16, masked_layers
 from effcourse.sweep import RunContext, RunSpec, synthetic
 from effcourse.sweep.spec import sweep_config
+from effcourse.sweep.testing import dry_run_cli
 
 CH = "06-continuous-sparsification"
 FULL = config(CH, "full")
@@ -141,12 +141,8 @@ def test_execute_returns_what_the_inline_driver_returns(cifar, tmp_path):
 
 
 def _run(out: Path, run_id: str, kill: bool) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "EFFCOURSE_SWEEP_KILL_AFTER"}
-    env.update(OMP_NUM_THREADS="1", **({"EFFCOURSE_SWEEP_KILL_AFTER": "1"} if kill else {}))
     # the finished runs keep their checkpoints, so that the trained weights themselves can be compared
-    return subprocess.run([sys.executable, "-m", "effcourse.sweep", "run", CH, "--dry-run", "--only", run_id,
-                           "--out", str(out), "--threads", "1", "--keep-checkpoints"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    return dry_run_cli(CH, out, run_id, kill_after=1 if kill else None, extra=["--keep-checkpoints"], timeout=300)
 
 
 def _final_states(run_dir: Path) -> dict[str, dict]:
