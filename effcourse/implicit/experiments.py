@@ -201,22 +201,8 @@ def _check_seeds(seeds, name: str = "seeds") -> list[int]:
 CHECKPOINT_STEPS = 500
 
 
-@dataclass
-class _Named:
-    """A sweep context's checkpoint ``name`` as a :class:`~effcourse.implicit.blockwise.BlockCheckpoint`."""
-
-    ctx: Any
-    name: str
-
-    def save(self, step: int, **state: Any) -> None:
-        self.ctx.save(self.name, step, **state)
-
-    def load(self) -> tuple[int, dict[str, Any]] | None:
-        return self.ctx.load(self.name)
-
-
-def _blocks(ctx: Any | None, name: str) -> _Named | None:
-    return None if ctx is None else _Named(ctx, name)
+def _blocks(ctx: Any | None, name: str) -> Any | None:
+    return None if ctx is None else ctx.step_checkpoint(name)
 
 
 def _epochs(ctx: Any | None, name: str, m: int, batch_size: int | None) -> Any | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
@@ -112,21 +112,6 @@ def plan(cfg: Mapping, seed: int) -> list[RunSpec]:
 
 
 # ------------------------------------------------------------------------------- one run
-@dataclass
-class _Checkpoint:
-    """:class:`effcourse.mezo.finetune.StepCheckpoint` on a sweep run's context."""
-
-    ctx: Any
-    name: str
-    every: int
-
-    def save(self, step: int, **state: Any) -> None:
-        self.ctx.save(self.name, step, **state)
-
-    def load(self) -> tuple[int, dict[str, Any]] | None:
-        return self.ctx.load(self.name)
-
-
 def _method_kwargs(method: str, lr: Any) -> dict[str, Any]:
     if method == "mezo-svrg":
         return dict(lr_full=float(lr[0]), lr_mini=float(lr[1]), q=2)
@@ -146,7 +131,8 @@ def _run_mnist(spec: RunSpec, ctx: Any) -> dict[str, Any]:
     data = Encoded({"x": sp.x_train}, sp.y_train, {"x": sp.x_test}, sp.y_test)
     tr = finetune(model, list(model.parameters()), data, p["method"], steps=cfg.dg_bs_steps, batch_size=p["batch"],
                   mu=1e-3, eval_every=cfg.mn_eval_every, seed=spec.seed,
-                  checkpoint=_Checkpoint(ctx, "mnist", cfg.mn_checkpoint_every), **_method_kwargs(p["method"], p["lr"]))
+                  checkpoint=ctx.step_checkpoint("mnist", cfg.mn_checkpoint_every),
+                  **_method_kwargs(p["method"], p["lr"]))
     return {**asdict(tr), "n_train": data.n, "params": sum(q.numel() for q in model.parameters())}
 
 
@@ -177,7 +163,7 @@ def _run_finetune(spec: RunSpec, ctx: Any) -> dict[str, Any]:
     params = trainable_parameters(model, p["mode"], last_layers=max(1, last_layers))
     kw = ex.finetune_methods(cfg, len(y_train), over)[LM_METHODS[p["method"]]]
     tr = finetune(tail, params, data, batch_size=cfg.lm_batch, mu=1e-3, eval_every=cfg.lm_eval_every,
-                  seed=spec.seed, checkpoint=_Checkpoint(ctx, "finetune", cfg.lm_checkpoint_every), **kw)
+                  seed=spec.seed, checkpoint=ctx.step_checkpoint("finetune", cfg.lm_checkpoint_every), **kw)
     return {**asdict(tr), "trainable": sum(q.numel() for q in params),
             "total": sum(q.numel() for q in model.parameters())}
 

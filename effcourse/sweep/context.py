@@ -23,7 +23,7 @@ from ..core.config import Config
 from ..core.train import History
 from .spec import RunSpec
 
-__all__ = ["FitCheckpoint", "RunContext", "KILL_ENV"]
+__all__ = ["FitCheckpoint", "KILL_ENV", "RunContext", "StepCheckpoint"]
 
 # Test hook: after this many checkpoint writes the process kills itself with SIGKILL (a real, unclean death), so
 # that kill-and-resume is tested deterministically.  Never set outside tests.
@@ -110,6 +110,13 @@ class RunContext:
                 obj.load_state_dict(blob["state"][k])
         return blob["step"], blob["state"]
 
+    def step_checkpoint(self, name: str, every: int = 1) -> StepCheckpoint:
+        """Checkpoint ``name`` for a step loop of the library's own (``save(step, **state)``, ``load()`` ->
+        ``(step, state)`` or ``None``, saved every ``every`` steps): what the MeZO and blockwise loops take."""
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"every must be a positive int; got {every!r}")
+        return StepCheckpoint(self, name, every)
+
     def fit_checkpoint(self, name: str = "fit", every: int = 1, **extra: Any) -> FitCheckpoint:
         """A checkpoint for :func:`effcourse.core.train.fit` (``fit(..., checkpoint=ctx.fit_checkpoint())``):
         saved every ``every`` epochs with model, optimizers, scheduler, the batch generator, the history and the
@@ -117,6 +124,21 @@ class RunContext:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive int; got {every!r}")
         return FitCheckpoint(self, name, every, extra)
+
+
+@dataclass
+class StepCheckpoint:
+    """One named checkpoint of a run, for loops that save ``(step, state)`` every ``every`` steps."""
+
+    ctx: RunContext
+    name: str
+    every: int = 1
+
+    def save(self, step: int, **state: Any) -> None:
+        self.ctx.save(self.name, step, **state)
+
+    def load(self) -> tuple[int, dict[str, Any]] | None:
+        return self.ctx.load(self.name)
 
 
 @dataclass

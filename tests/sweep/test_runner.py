@@ -214,3 +214,19 @@ def test_a_run_in_this_process_leaves_its_environment_as_it_found_it(tmp_path, m
     assert main(["run", "08-avagrad", "--dry-run", "--out", str(tmp_path), "--only", "tune-sgd/*lr=0.001*",
                  "--threads", "1"]) == 0
     assert "EFFCOURSE_DATA" not in os.environ
+
+
+def test_a_step_checkpoint_saves_and_restores_a_loop_and_its_random_streams(tmp_path):
+    from effcourse.core.config import config
+    from effcourse.sweep import RunContext
+
+    ctx = RunContext(RunSpec("grid", {}, 3), config("08-avagrad", "smoke"), torch.device("cpu"), tmp_path)
+    ck = ctx.step_checkpoint("loop", every=5)
+    assert ck.every == 5 and ck.load() is None
+    torch.manual_seed(0)
+    ck.save(10, w=torch.arange(3.0))
+    expected = torch.rand(2)
+    assert ck.load()[0] == 10 and torch.equal(ck.load()[1]["w"], torch.arange(3.0))
+    assert torch.equal(torch.rand(2), expected)  # load restored the stream as it was at the save
+    with pytest.raises(ValueError, match="every must be a positive int"):
+        ctx.step_checkpoint("loop", every=0)
