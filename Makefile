@@ -7,10 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.effcourse-installed
 
-.PHONY: help install browser book chapter seeds test lab sync check bench baselines lint doctor gpu-check clean
+.PHONY: help install browser book chapter seeds test lab sync check nbval bench baselines lint doctor gpu-check clean
 
 help:
-	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | bench | baselines | lint | doctor | gpu-check | browser | clean"
+	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | nbval | bench | baselines | lint | doctor | gpu-check | browser | clean"
 
 # torch first, from TORCH_INDEX.  Empty (the default): pip's configured index.  On Linux x86-64 the public PyPI
 # serves the CUDA build there (several GB with its nvidia-* wheels); this project's build machines have a local index
@@ -62,7 +62,7 @@ browser:
 	fi
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters
@@ -74,12 +74,17 @@ sync: $(STAMP)
 check: $(STAMP)
 	$(PY) -m effcourse.book.notebooks check
 
+# nbval's own plugin: every committed .ipynb executed again, cell by cell, its marked cells against their stored
+# outputs (make test does the same comparison on its one smoke execution of each chapter)
+nbval: $(STAMP)
+	$(PY) -m pytest -q --nbval-lax --nbval-current-env chapters
+
 # every benchmark, one table of ratios against their goals; non-zero exit where a goal is missed
 bench: $(STAMP)
 	$(PY) tests/benchmarks/run.py
 
 baselines: $(STAMP)
-	$(PY) -m pytest -q tests/test_chapters.py -k smoke_regression --update-baselines
+	$(PY) -m pytest -q tests/book/test_chapters.py -k smoke_regression --update-baselines
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check conftest.py effcourse tests chapters

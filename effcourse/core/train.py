@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import Split
+from .numerics import Numerics, current_numerics
 
 __all__ = ["History", "batches", "evaluate", "fit"]
 
@@ -70,7 +71,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
         progress: bool | str = False, *, lr_factor: Callable[[int], float] | None = None,
         batch_loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         after_epoch: Callable[[int], object] | None = None, max_steps: int | None = None,
-        checkpoint: Any | None = None) -> History:
+        checkpoint: Any | None = None, precision: str | None = None, channels_last: bool | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``data.x_train`` in minibatches: the one loop of the library.
 
     Each step minimizes ``batch_loss(model, xb, yb)`` (default ``loss_fn(model(xb), yb)``) plus ``regularizer()``,
@@ -89,6 +90,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
     ``checkpoint`` (a sweep's ``ctx.fit_checkpoint()``, :mod:`effcourse.sweep.context`) is restored before the
     first epoch, if one was saved, and saved after each epoch: model, optimizers, scheduler, ``generator``, history
     and every random stream, so that a killed run continues exactly where it stopped.
+
+    ``precision`` (``"fp32"`` or ``"bf16"``: forward and loss under ``torch.autocast``) and ``channels_last``
+    default to the enclosing :func:`effcourse.core.numerics.training_numerics` (fp32, contiguous).
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int; got {epochs!r}")
@@ -96,6 +100,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
         raise ValueError(f"eval_every must be a non-negative int (0: never); got {eval_every!r}")
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
         raise ValueError(f"max_steps must be None or a positive int; got {max_steps!r}")
+    ambient = current_numerics()
+    numerics = Numerics(ambient.precision if precision is None else precision,
+                        ambient.channels_last if channels_last is None else channels_last)
     optimizers = [optimizer] if isinstance(optimizer, torch.optim.Optimizer) else list(optimizer)
     if not optimizers or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers):
         raise TypeError("optimizer must be a torch.optim.Optimizer or a non-empty sequence of them")
@@ -120,6 +127,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc=progress if isinstance(progress, str) else "epochs", leave=False)
+    if numerics.channels_last:
+        model.to(memory_format=torch.channels_last)
     model.train()
     for epoch in it:
         if lr_factor is not None:
@@ -133,8 +142,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer | Sequence[torch.opti
             xb, yb = data.x_train[idx], data.y_train[idx]
             if augment is not None:
                 xb = augment(xb)
-            task = loss_fn(model(xb), yb) if batch_loss is None else batch_loss(model, xb, yb)
-            loss = task if regularizer is None else task + regularizer()
+            xb = numerics.batch(xb)
+            with numerics.autocast(device):
+                task = loss_fn(model(xb), yb) if batch_loss is None else batch_loss(model, xb, yb)
+                loss = task if regularizer is None else task + regularizer()
             for o in optimizers:
                 o.zero_grad(set_to_none=True)
             loss.backward()

@@ -25,8 +25,9 @@ SMOKE = dict(
     lm_mezo_steps=200, lm_mezo_lr=1e-3, lm_svrg_steps=60, lm_svrg_lrs=[1e-2, 1e-3], lm_fo_steps=50, lm_fo_lr=0.03,
     lm_eval_every=10, lm_anneal=False, lm_n_seeds=2,
     lm_models={"tiny-bert": {}}, lm_modes=["head"], lm_checkpoint_every=1_000,
-    # memory (one fresh process per method)
-    mem_model="mlp", mem_batch=64, mem_seq=32, mem_batches=[64], mem_steps=2,
+    # memory (one fresh process per method), in two regimes: activations dominate at `mem_batch` (Table 3.3's
+    # regime), the weights dominate at `mem_weights_batch`
+    mem_model="mlp", mem_batch=4096, mem_seq=32, mem_batches=[4096], mem_weights_batch=1, mem_steps=2,
     # beyond the thesis
     cos_dims=[100, 1000], cos_q=[1, 4], cos_draws=2_000,
 )
@@ -44,7 +45,7 @@ BOOK = dict(
     lm_mezo_steps=6_000, lm_mezo_lr=1e-3, lm_svrg_steps=1_800, lm_svrg_lrs=[1e-2, 1e-3], lm_fo_steps=1_000,
     lm_fo_lr=0.03, lm_eval_every=40, lm_anneal=False, lm_n_seeds=3,
     lm_models={"minilm": {}}, lm_modes=["head"], lm_checkpoint_every=1_000,
-    mem_model="minilm", mem_batch=32, mem_seq=128, mem_batches=[32], mem_steps=2,
+    mem_model="minilm", mem_batch=32, mem_seq=128, mem_batches=[32], mem_weights_batch=1, mem_steps=2,
     cos_dims=[100, 1000, 4000], cos_q=[1, 4, 16], cos_draws=4_000,
 )
 
@@ -80,7 +81,8 @@ FULL = dict(
                "roberta-large": dict(model="models/roberta-large", last_layers=4, mezo_steps=96_000, mezo_lr=1e-6,
                                      svrg_steps=24_000, svrg_lrs=[1e-4, 1e-6], fo_steps=1_000, fo_lr=1e-4)},
     lm_modes=["partial", "full"], lm_checkpoint_every=2_000,
-    mem_model="models/roberta-large", mem_batch=64, mem_seq=128, mem_batches=[16, 32, 64], mem_steps=100,
+    mem_model="models/roberta-large", mem_batch=64, mem_seq=128, mem_batches=[16, 32, 64], mem_weights_batch=1,
+    mem_steps=100,
     cos_dims=[100, 1000, 10_000], cos_q=[1, 4, 16, 64], cos_draws=10_000,
 )
 

@@ -7,8 +7,8 @@ Two families of two-point estimators of the gradient of :math:`f = \\frac1n\\sum
   *projected gradient* :math:`(f_I(\\theta+\\mu z) - f_I(\\theta-\\mu z)) / 2\\mu` times :math:`z`.
 
 The shared-direction estimator needs no stored ``z`` at all: :func:`perturb_` regenerates it from an integer seed,
-one parameter tensor at a time, on that tensor's own device and in its dtype (Alg. 5), so a step costs the memory
-of inference plus one tensor-sized temporary.
+one piece of a parameter tensor at a time, on that tensor's own device and in its dtype (Alg. 5), so a step costs
+the memory of inference plus a temporary of at most ~1/16 of the largest tensor (:func:`piece_elements`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 
 __all__ = [
-    "CHUNK",
+    "MIN_PIECE",
+    "MIN_PIECE_ACCELERATOR",
+    "PIECES",
     "DISTRIBUTIONS",
     "DirectionStreams",
     "check_distribution",
@@ -27,6 +29,7 @@ __all__ = [
     "direction_chunks",
     "expected_cosine",
     "perturb_",
+    "piece_elements",
     "projected_gradient",
     "shared_direction_estimate",
     "per_sample_estimate",
@@ -76,20 +79,50 @@ class DirectionStreams:
         return z.mul_(2).sub_(1)
 
 
-CHUNK = 1 << 20  # elements of z alive at once: 4 MB in fp32, whatever the size of the largest tensor
+PIECES = 16  # a tensor's direction is drawn in at most this many pieces (the temporary: 1/16 of the tensor)
+MIN_PIECE = {"cpu": 1 << 12}  # smaller draws cost more in calls than they save in memory
+MIN_PIECE_ACCELERATOR = 1 << 22  # on a GPU each draw is a kernel launch: 16 MB in fp32 keeps the launches few
+_TAIL = 16  # torch's CPU normal sampler fills blocks of 16: a last piece this short would change the draw
+
+
+def piece_elements(numel: int, device: torch.device | str = "cpu") -> int:
+    """Elements of ``z`` drawn at once for a tensor of ``numel`` elements on ``device``.
+
+    Relative to the tensor: a power of two of at least ``numel / PIECES``, so the temporary is at most
+    ~1/16 of the largest parameter (Alg. 5 regenerates one whole tensor: 25 % of a four-layer MLP's weights),
+    and never below the device's floor (:data:`MIN_PIECE`, :data:`MIN_PIECE_ACCELERATOR`).
+    """
+    if not isinstance(numel, int) or numel < 0:
+        raise ValueError(f"numel must be a non-negative int; got {numel!r}")
+    kind = torch.device(device).type
+    floor = MIN_PIECE.get(kind, MIN_PIECE_ACCELERATOR)
+    return max(floor, 1 << max(0, math.ceil(math.log2(max(numel, 1) / PIECES))))
+
+
+def _pieces(flat: torch.Tensor) -> list[torch.Tensor]:
+    n = flat.numel()
+    size = piece_elements(n, flat.device)
+    if size >= n:
+        return [flat]
+    bounds = list(range(0, n, size))
+    if 0 < n - bounds[-1] < _TAIL:  # fold a short tail into the piece before it
+        bounds.pop()
+    return [flat[a:b] for a, b in zip(bounds, bounds[1:] + [n])]
 
 
 def direction_chunks(tensors: Iterable[torch.Tensor], streams: DirectionStreams,
                      distribution: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(piece, z_piece)``: flat chunks of each tensor with the matching chunk of its direction.
+    """Yield ``(piece, z_piece)``: flat pieces of each tensor (:func:`piece_elements`) with the matching piece of
+    its direction.
 
-    Drawing ``z`` chunk by chunk bounds the temporary at :data:`CHUNK` elements (Alg. 5 regenerates one whole
-    group at a time; for a 30k x 384 embedding that is 47 MB).  Any caller that walks the same tensors in the same
-    order with the same seed sees the same ``z``.
+    Any caller that walks the same tensors in the same order with the same seed sees the same ``z``.  On a CPU the
+    pieces do not change the draw at all: pieces that are multiples of 16 elements, with no tail shorter than 16,
+    give bit for bit the values of one whole-tensor draw (``tests/mezo/test_spsa.py`` checks it), so the piece
+    size is a memory setting, not part of the experiment.  On a GPU the stream depends on the pieces.
     """
     for t in tensors:
         if t.is_contiguous():
-            for piece in t.view(-1).split(CHUNK):
+            for piece in _pieces(t.view(-1)):
                 yield piece, streams.draw(piece, distribution)
         else:
             yield t, streams.draw(t, distribution)
@@ -100,7 +133,7 @@ def perturb_(params: Iterable[torch.Tensor], seed: int, scale: float, distributi
     """In place ``theta_i += scale * z_i`` for every tensor, ``z`` regenerated from ``seed`` (Alg. 5).
 
     Alg. 5 writes ``s * mu`` for ``scale``; with ``s`` in {+1, -2, +1} a caller moves to ``theta + mu z``, then
-    to ``theta - mu z``, then back.  At most :data:`CHUNK` elements of ``z`` exist at a time.
+    to ``theta - mu z``, then back.  At most one piece of ``z`` (:func:`piece_elements`) exists at a time.
     """
     check_distribution(distribution)
     for piece, z in direction_chunks(tensor_list(params), DirectionStreams(seed), distribution):

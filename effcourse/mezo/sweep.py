@@ -7,8 +7,9 @@ The chapter's heavy experiments, one :class:`~effcourse.sweep.RunSpec` each (see
 * ``finetune``: Tables 3.1, 3.12 and 3.14 -- every model of ``lm_models`` (DistilBERT, RoBERTa-large) in every
   setting of ``lm_modes`` (partial, full) with MeZO and MeZO-SVRG at ``lm_n_seeds`` seeds and FO-SGD at the first
   (offset 30, as the notebook's ``lm_seeds``), on SST-2 drawn with the notebook's task seed (offset 7);
-* ``memory``: Table 3.3 -- each method's peak memory on RoBERTa-large at each batch size of ``mem_batches``, in a
-  fresh process (offset 41).  A measurement keeps no state: a killed one is measured again.
+* ``memory``: Table 3.3 -- each method's peak memory on RoBERTa-large at each batch size of ``mem_batches`` and at
+  ``mem_weights_batch`` (batch 1: the weights dominate), in a fresh process (offset 41).  A measurement keeps no
+  state: a killed one is measured again.
 
 The step loops checkpoint through the run's context every ``mn_checkpoint_every`` / ``lm_checkpoint_every`` steps
 (:func:`effcourse.mezo.finetune` saves the optimizer's anchor, stored ``g`` and seed stream, the minibatch generator
@@ -55,7 +56,7 @@ DRY_RUN: dict[str, Any] = dict(
     lm_models={"distilbert": {},
                "roberta-large": dict(model="models/roberta-large", last_layers=1, mezo_steps=2, mezo_lr=1e-6,
                                      svrg_steps=2, svrg_lrs=[1e-4, 1e-6], fo_steps=2, fo_lr=1e-4)},
-    mem_batch=4, mem_seq=16, mem_batches=[4], mem_steps=1,
+    mem_batch=4, mem_seq=16, mem_batches=[4], mem_weights_batch=1, mem_steps=1,
 )
 
 MNIST_METHODS = ("mezo", "mezo-svrg", "fo-sgd")
@@ -105,10 +106,15 @@ def plan(cfg: Mapping, seed: int) -> list[RunSpec]:
     from .memory import METHODS
 
     mem_seed = experiment_seeds(seed, 1, OFFSET_MEMORY)[0]
-    for b in cfg["mem_batches"]:
+    for b in _memory_batches(cfg):
         for method in METHODS:
             specs.append(RunSpec("memory", {"method": method, "batch": b, "seq": cfg["mem_seq"]}, mem_seed))
     return specs
+
+
+def _memory_batches(cfg: Mapping) -> list[int]:
+    """Table 3.3's batch sizes, then the weights-dominated regime's batch where it is not one of them."""
+    return list(cfg["mem_batches"]) + [b for b in [cfg["mem_weights_batch"]] if b not in cfg["mem_batches"]]
 
 
 # ------------------------------------------------------------------------------- one run
@@ -340,7 +346,7 @@ def memory_results(results: Any, cfg: Mapping, batch: int | None = None) -> dict
     batch = cfg["mem_batch"] if batch is None else batch
     out = {spec.params["method"]: dict(r) for spec, r in results.where("memory", batch=batch)}
     if not out:
-        raise KeyError(f"no memory runs at batch {batch}; batches: {cfg['mem_batches']}")
+        raise KeyError(f"no memory runs at batch {batch}; batches: {_memory_batches(cfg)}")
     return out
 
 

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..core.config import CHAPTER_PACKAGES
+from ..core.numerics import PRECISIONS
 from .engines import ENGINES, local_devices, ray_preflight, run_local, run_ray
 from .runner import H100_FLOPS, Sweep, prepare_data, ready, select
 from .spec import SweepConfigError
@@ -53,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
                                                "for one worker, 1 for several)")
     p.add_argument("--retry-failed", action="store_true", help="also re-run the runs that failed")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep a finished run's checkpoints")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="the training steps' precision: bf16 runs forward passes and losses under torch.autocast "
+                        "(a GPU fast path; changes results in the last digits); default fp32")
+    p.add_argument("--channels-last", action="store_true",
+                   help="train convolutional models in the channels-last memory format (a GPU fast path)")
 
     p = sub.add_parser("status", help="done, running, failed, interrupted, pending")
     common(p, True)
@@ -118,7 +124,9 @@ def cmd_run(a) -> int:
         sw = Sweep(ch, a.seed, a.dry_run)
         specs = select(sw.specs, a.only, sw.chapter)
         store = Store(a.out, sw.chapter)
-        store.open(sw.hash, sw.seed, sw.dry_run, sw.cfg, sw.specs)
+        numerics = {"precision": a.precision, "channels_last": a.channels_last}
+        numerics = {} if numerics == {"precision": "fp32", "channels_last": False} else numerics
+        store.open(sw.hash, sw.seed, sw.dry_run, sw.cfg, sw.specs, numerics)
         data = prepare_data(sw, a.out.resolve(), a.data)
         states = store.states(specs)
         todo = states["pending"] + states["interrupted"] + (states["failed"] if a.retry_failed else [])
@@ -130,7 +138,7 @@ def cmd_run(a) -> int:
                                                           else local_devices())
         threads = a.threads or (resolve_threads() if len(devices) == 1 else 1)
         common = dict(chapter=sw.chapter, out=str(a.out.resolve()), seed=sw.seed, dry_run=sw.dry_run,
-                      threads=threads, keep_checkpoints=a.keep_checkpoints, data=data)
+                      threads=threads, keep_checkpoints=a.keep_checkpoints, data=data, numerics=numerics)
         bar = tqdm(total=len(specs), initial=len(states["done"]), desc=sw.chapter, unit="run")
         failures: list[str] = []
         finished: list[str] = []

@@ -118,14 +118,21 @@ def load_results(chapter: str, out: str | os.PathLike | None = None, seed: int =
         counts = ", ".join(f"{len(states[k])} {k}" for k in ("done", "running", "failed", "interrupted", "pending")
                            if states[k])
         retry = " --retry-failed" if states["failed"] else ""
+        num = m.get("numerics") or {}  # resumed with the numerics its runs were made with
+        flags = (f" --precision {num['precision']}" if num.get("precision", "fp32") != "fp32" else "") + (
+            " --channels-last" if num.get("channels_last") else "")
         raise SweepResultsMissing(f"the sweep of {sw.chapter} in {store.out} is not finished ({counts}; first "
-                                  f"missing: {missing[0].run_id}): run\n    {sw.command(out)}{retry}")
+                                  f"missing: {missing[0].run_id}): run\n    {sw.command(out)}{flags}{retry}")
     return Results(store, sw.specs)
 
 
 def execute_one(chapter: str, out: str, spec_dict: dict[str, Any], seed: int, dry_run: bool, device: str,
-                threads: int, keep_checkpoints: bool, data: str | None) -> tuple[str, str, str]:
+                threads: int, keep_checkpoints: bool, data: str | None,
+                numerics: dict[str, Any] | None = None) -> tuple[str, str, str]:
     """Run one spec in this process (a local worker or a Ray task): ``(run_id, "done" | "failed", message)``.
+
+    ``numerics`` (``{"precision": "bf16", "channels_last": True}``) sets the training steps' precision and memory
+    format (:func:`effcourse.core.numerics.training_numerics`); default fp32, contiguous.
 
     Never raises for a failure of the run itself: the error and its traceback go to the run's ``error.json``.
     """
@@ -133,7 +140,8 @@ def execute_one(chapter: str, out: str, spec_dict: dict[str, Any], seed: int, dr
     if data:  # the loaders read $EFFCOURSE_DATA; restored afterwards, as this may be the caller's own process
         os.environ["EFFCOURSE_DATA"] = data
     try:
-        return _execute_one(chapter, out, spec_dict, seed, dry_run, device, threads, keep_checkpoints)
+        return _execute_one(chapter, out, spec_dict, seed, dry_run, device, threads, keep_checkpoints,
+                            numerics or {})
     finally:
         if before is None:
             os.environ.pop("EFFCOURSE_DATA", None)
@@ -142,10 +150,11 @@ def execute_one(chapter: str, out: str, spec_dict: dict[str, Any], seed: int, dr
 
 
 def _execute_one(chapter: str, out: str, spec_dict: dict[str, Any], seed: int, dry_run: bool, device: str,
-                 threads: int, keep_checkpoints: bool) -> tuple[str, str, str]:
+                 threads: int, keep_checkpoints: bool, numerics: dict[str, Any]) -> tuple[str, str, str]:
     import torch
 
     from ..core.harness import resolve_device, seed_everything
+    from ..core.numerics import resolve_deterministic, training_numerics
     from .context import RunContext
 
     sw = Sweep(chapter, seed, dry_run)
@@ -156,16 +165,19 @@ def _execute_one(chapter: str, out: str, spec_dict: dict[str, Any], seed: int, d
     store.mark_running(spec, str(dev))
     t0 = time.perf_counter()
     try:
-        # deterministic kernels where they exist at smoke-sized dry runs; the GPU's fast paths otherwise
-        seed_everything(spec.seed, deterministic=dry_run or dev.type == "cpu")
+        # deterministic kernels for dry runs and on a CPU; cuDNN autotuning and TF32 on a GPU ($EFFCOURSE_DETERMINISTIC
+        # overrides both)
+        seed_everything(spec.seed, deterministic=resolve_deterministic(
+            None, "smoke" if dry_run or dev.type == "cpu" else "full"))
         ctx = RunContext(spec, sw.cfg, dev, store.run_dir(spec), dry_run, base_seed=seed,
                          results=Results(store, sw.specs))
         resumed = any(ctx.dir.glob("checkpoint-*.pt"))
-        result = sw.module.execute(spec, ctx)
+        with training_numerics(**numerics):
+            result = sw.module.execute(spec, ctx)
         if not isinstance(result, dict):
             raise TypeError(f"{sw.module.__name__}.execute must return a dict; got {type(result).__name__}")
         info = {"seconds": round(time.perf_counter() - t0, 2), "device": str(dev), "resumed": resumed,
-                "torch": torch.__version__,
+                "torch": torch.__version__, "numerics": dict(numerics),
                 **({"cuda_peak_mb": round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)}
                    if dev.type == "cuda" else {})}
         store.finish(spec, result, info, keep_checkpoints)

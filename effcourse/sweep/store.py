@@ -72,9 +72,17 @@ class Store:
         return json.loads(self.manifest_path.read_text())
 
     def open(self, config_hash: str, seed: int, dry_run: bool, cfg: Mapping[str, Any],
-             specs: Sequence[RunSpec]) -> None:
-        """Create the folder for this configuration, or check that it already holds this configuration's results."""
+             specs: Sequence[RunSpec], numerics: Mapping[str, Any] | None = None) -> None:
+        """Create the folder for this configuration, or check that it already holds this configuration's results.
+
+        ``numerics`` (the training steps' precision and memory format) is recorded; a folder whose runs were made
+        with other numerics is refused, since bf16 and fp32 results are not one sweep.
+        """
         m = self.manifest()
+        numerics = dict(numerics or {})
+        if m is not None and m.get("numerics", {}) != numerics:
+            raise SweepConfigError(f"{self.root} holds runs made with numerics {m.get('numerics', {})}; this sweep "
+                                   f"asks for {numerics}. Pass another --out, or the same --precision/--channels-last")
         if m is not None and m["config_hash"] != config_hash:
             raise SweepConfigError(
                 f"{self.root} holds results of another configuration (config hash {m['config_hash']}: base seed "
@@ -87,7 +95,8 @@ class Store:
         known = {s["run_id"] for s in (m or {}).get("runs", [])}
         runs = list((m or {}).get("runs", [])) + [s.as_dict() for s in specs if s.run_id not in known]
         _write_json(self.manifest_path, {"chapter": self.chapter, "config_hash": config_hash, "seed": seed,
-                                         "dry_run": bool(dry_run), "cfg": dict(cfg), "runs": runs,
+                                         "dry_run": bool(dry_run), "cfg": dict(cfg), "numerics": numerics,
+                                         "runs": runs,
                                          "created": (m or {}).get("created", _now()), "effcourse": __version__})
 
     def run_dir(self, spec: RunSpec) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from .context import KILL_ENV
 
-__all__ = ["dry_run_cli"]
+__all__ = ["dry_run_cli", "resume_and_rerun"]
 
 
 def dry_run_cli(chapter: str, out: str | os.PathLike, only: str, *, kill_after: int | None = None,
@@ -28,3 +29,23 @@ def dry_run_cli(chapter: str, out: str | os.PathLike, only: str, *, kill_after: 
     cmd = [sys.executable, "-m", "effcourse.sweep", "run", chapter, "--dry-run", "--only", only, "--out",
            str(Path(out)), "--threads", "1", *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def resume_and_rerun(chapter: str, killed_out: str | os.PathLike, clean_out: str | os.PathLike, run_id: str, *,
+                     extra: Sequence[str] = (), timeout: float = 600) -> tuple[dict, dict]:
+    """Finish the run ``run_id`` that was killed in ``killed_out``, run it uninterrupted in ``clean_out``, and return
+    both ``result.json`` records: ``(resumed, clean)``.
+
+    Raises ``AssertionError`` (it is a test helper) when either process fails, naming its stderr, or when the
+    resumed record does not say ``resumed`` or the clean one does.
+    """
+    records = []
+    for out in (killed_out, clean_out):
+        p = dry_run_cli(chapter, out, run_id, extra=extra, timeout=timeout)
+        if p.returncode != 0:
+            raise AssertionError(f"{chapter} {run_id} in {out} exited {p.returncode}:\n{p.stderr[-2000:]}")
+        records.append(json.loads((Path(out) / chapter / run_id / "result.json").read_text()))
+    resumed, clean = records
+    if resumed["resumed"] is not True or clean["resumed"] is not False:
+        raise AssertionError(f"resumed flags: {resumed['resumed']!r} after the kill, {clean['resumed']!r} without")
+    return resumed, clean

@@ -176,6 +176,14 @@ def test_every_page_loads_cleanly_with_links_images_and_math(browser, server, sm
     assert typeset["book/notation.html"] > 0
 
 
+def test_the_site_root_has_a_favicon(server):
+    """Browsers ask for /favicon.ico on the root's redirect page; a 404 there is a console error."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/favicon.ico") as r:
+        assert r.status == 200 and r.read(4) == b"\x00\x00\x01\x00"  # an ICO header
+
+
 def test_search_finds_avagrad(browser, server):
     v = Visit(browser, server, "search.html?q=AvaGrad")
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from effcourse.book.notebooks import chapters, check_pair
+from effcourse.book.notebooks import NBVAL_MARK, chapters, check_pair, marked_output_differences
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ROOT / "tests" / "baselines"
@@ -131,3 +131,40 @@ def test_chapter_smoke_regression(chapter, smoke_runs, request):
     baseline = json.loads(path.read_text())
     assert baseline["scale"] == "smoke" and baseline["seed"] == 0
     assert _compare(rec["metrics"], baseline, _unasserted_claim_metrics(rec)) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_marked_cells_reproduce_their_stored_outputs(chapter, smoke_runs):
+    """nbval's check (``--nbval-lax``) on the suite's one smoke execution, not on an execution of its own."""
+    res = smoke_runs.get(chapter)
+    if isinstance(res, Exception):
+        pytest.fail(f"{chapter} failed at smoke scale: {type(res).__name__}: {str(res)[-3000:]}")
+    ch = next(c for c in chapters(ROOT) if c.id == chapter)
+    assert marked_output_differences(ch.notebook, res[0]) == []
+
+
+def test_marked_output_comparison_is_nbvals(tmp_path):
+    import itertools
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    names = itertools.count()
+
+    def nb(text, png="AAAA", extra=(), stored=False):
+        outputs = [new_output("stream", name="stdout", text=part) for part in (text[:3], text[3:])]
+        if not stored:  # `sync` stores no display_data; an execution has the figure
+            outputs.append(new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}))
+        book = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell(f"{NBVAL_MARK}\nprint(1)",
+                                                                         outputs=outputs + list(extra))])
+        path = tmp_path / f"{next(names)}.ipynb"
+        nbformat.write(book, path)
+        return path
+
+    stored = nb("abcdef\n", stored=True)
+    assert marked_output_differences(stored, nb("abcdef\n", png="BBBB")) == []  # chunks coalesced; figures shown
+    diff = marked_output_differences(stored, nb("abcdeX\n"))
+    assert len(diff) == 1 and "abcdeX" in diff[0] and "abcdef" in diff[0]
+    result = new_output("execute_result", data={"text/plain": "2"}, execution_count=1)
+    assert "output fields" in marked_output_differences(stored, nb("abcdef\n", extra=[result]))[0]

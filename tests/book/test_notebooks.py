@@ -220,13 +220,20 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     cmd = [sys.executable, "-m", "effcourse.book.notebooks", "execute", "02-mezo-svrg", "--scale", "smoke",
            "--out", str(tmp_path), "--force", "--threads", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(8)  # the kernel is up and executing (the chapter takes longer than this at smoke scale)
+    # SIGINT as a terminal has it: a suite started in the background (`make test &`) inherits it ignored
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = []
+    for line in proc.stdout:  # no sleep: interrupt once the kernel has executed three cells (progress lines)
+        seen.append(line)
+        if " cell 3/" in line:
+            break
+    assert any(" cell 3/" in line for line in seen), "".join(seen)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
+    out = "".join(seen) + out
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "ZMQError" not in err and err.strip().splitlines()[-1].startswith("interrupted")

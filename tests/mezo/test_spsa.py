@@ -37,13 +37,39 @@ def test_perturb_restores_to_a_few_ulp_and_direction_matches():
 
 
 def test_chunked_directions_are_consistent(monkeypatch):
-    monkeypatch.setattr(spsa, "CHUNK", 8)
+    monkeypatch.setitem(spsa.MIN_PIECE, "cpu", 8)
+    monkeypatch.setattr(spsa, "PIECES", 4)
     ps = _params(torch.float64)
     z = direction(ps, seed=3)
     zero = [torch.zeros_like(p) for p in ps]
     perturb_(zero, 3, 2.0)
     assert all(torch.equal(a, 2.0 * b) for a, b in zip(zero, z))
     assert torch.std(torch.cat([t.flatten() for t in z])) > 0.5  # chunks are not repeats of one chunk
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "rademacher"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_pieces_do_not_change_the_cpu_draw(monkeypatch, distribution, dtype):
+    """Sizes with tails of 0, 1, 15, 16 and 17 elements past a piece boundary draw what one whole draw does."""
+    sizes = [5, 4096, 4097, 4111, 4112, 4113, 70001, 1 << 17]
+    ps = [torch.zeros(n, dtype=dtype) for n in sizes]
+    pieced = direction(ps, seed=9, distribution=distribution)
+    monkeypatch.setattr(spsa, "PIECES", 1)
+    monkeypatch.setitem(spsa.MIN_PIECE, "cpu", 1 << 30)
+    whole = direction(ps, seed=9, distribution=distribution)
+    assert all(torch.equal(a, b) for a, b in zip(pieced, whole))
+
+
+def test_piece_elements_is_relative_to_the_tensor_with_a_device_floor():
+    assert spsa.piece_elements(1 << 20) == 1 << 16  # a 1024 x 1024 weight in 16 pieces
+    assert spsa.piece_elements(100) == spsa.MIN_PIECE["cpu"]
+    assert spsa.piece_elements(1 << 20, "cuda") == spsa.MIN_PIECE_ACCELERATOR
+    assert spsa.piece_elements(51_471_360, "cuda") == 1 << 22  # RoBERTa-large's embedding: 13 launches
+    assert spsa.piece_elements(51_471_360) * spsa.PIECES >= 51_471_360
+    with pytest.raises(ValueError, match="numel"):
+        spsa.piece_elements(-1)
+    pieces = spsa._pieces(torch.zeros((1 << 16) + 3))
+    assert [p.numel() for p in pieces][-1] >= 16 and sum(p.numel() for p in pieces) == (1 << 16) + 3
 
 
 def test_rademacher_direction_is_pm_one():
@@ -108,3 +134,18 @@ def test_expected_cosine_matches_monte_carlo():
     assert abs(rms / expected_cosine(d, q) - 1) < 0.05
     with pytest.raises(ValueError):
         expected_cosine(0, 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_pieces_regenerate_the_same_direction_and_restore():
+    """On a GPU the stream depends on the pieces (4M-element floor): every walker must see the same pieces."""
+    ps = [torch.randn(n, device="cuda") for n in ((1 << 22) + 5, 1000, (1 << 23) + 17)]
+    before = [p.clone() for p in ps]
+    z = direction(ps, seed=4)
+    zero = [torch.zeros_like(p) for p in ps]
+    perturb_(zero, 4, 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(zero, z))
+    for s in (1e-3, -2e-3, 1e-3):
+        perturb_(ps, seed=4, scale=s)
+    assert all(torch.allclose(p, b, atol=1e-5) for p, b in zip(ps, before))

@@ -12,7 +12,7 @@ from effcourse.core.config import config
 from effcourse.core.harness import experiment_seeds
 from effcourse.mezo import sweep as msweep
 from effcourse.sweep import Sweep
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.testing import dry_run_cli, resume_and_rerun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +32,7 @@ def test_full_config_fixes_follow_the_thesis(full):
     assert (full.lm_mezo_steps, full.lm_svrg_steps, full.lm_fo_steps, full.lm_batch) == (200_000, 50_000, 1_000, 64)
     assert (full.lm_train, full.lm_test, full.lm_last_layers) == (512, 256, 1)
     assert full.mem_batches == [16, 32, 64] and full.mem_seq == 128 and full.mem_model == "models/roberta-large"
+    assert full.mem_weights_batch == 1
 
 
 def test_plan_matches_the_protocol_and_the_notebooks_seeds(full):
@@ -49,7 +50,9 @@ def test_plan_matches_the_protocol_and_the_notebooks_seeds(full):
     assert {(s.params["model"], s.params["mode"]) for s in by["finetune"]} == {
         (m, k) for m in ("distilbert", "roberta-large") for k in ("partial", "full")}
     assert {s.params["task_seed"] for s in by["finetune"]} == {experiment_seeds(3, 1, 7)[0]}
-    assert len(by["memory"]) == 3 * 5 and {s.seed for s in by["memory"]} == {experiment_seeds(3, 1, 41)[0]}
+    # Table 3.3's three batch sizes and batch 1 (the weights dominate), five methods each
+    assert len(by["memory"]) == 4 * 5 and {s.seed for s in by["memory"]} == {experiment_seeds(3, 1, 41)[0]}
+    assert sorted({s.params["batch"] for s in by["memory"]}) == [1, 16, 32, 64]
 
 
 def test_flops_rank_the_runs_sensibly(full):
@@ -71,10 +74,6 @@ def _run(out, run_id, kill_after=None):
     return dry_run_cli("02-mezo-svrg", out, run_id, kill_after=kill_after)
 
 
-def _result(out, run_id):
-    return json.loads((Path(out) / "02-mezo-svrg" / run_id / "result.json").read_text())
-
-
 @pytest.mark.parametrize("pattern", ["finetune/model=distilbert_mode=partial_method=mezo-svrg*", "mnist/method=mezo_*"])
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, pattern):
     sw = Sweep("02-mezo-svrg", dry_run=True)
@@ -86,10 +85,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, pattern):
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert not (a / "02-mezo-svrg" / run_id / "result.json").exists()
     assert list((a / "02-mezo-svrg" / run_id).glob("checkpoint-*.pt"))  # it died after its first checkpoint
-    assert _run(a, run_id).returncode == 0
-    assert _run(b, run_id).returncode == 0
-    ra, rb = _result(a, run_id), _result(b, run_id)
-    assert ra["resumed"] is True and rb["resumed"] is False
+    ra, rb = resume_and_rerun("02-mezo-svrg", a, b, run_id)
     res_a, res_b = ra["result"], rb["result"]
     assert res_a.pop("seconds") and res_b.pop("seconds")  # wall time is the one thing that differs
     assert res_a == res_b and len(res_a["steps"]) >= 3  # steps 0, 1, 2: it trained past the checkpoint

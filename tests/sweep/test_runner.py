@@ -121,6 +121,30 @@ def test_an_out_folder_never_mixes_two_configurations(toy, tmp_path, capsys):
     assert f"this sweep's is {Sweep('08-avagrad', seed=1).hash} (base seed 1" in err
 
 
+def test_precision_and_memory_format_reach_the_training_and_are_never_mixed(toy, tmp_path, capsys):
+    """--precision bf16 --channels-last: the runs train under training_numerics, the manifest and each result say
+    so, and a folder made with other numerics is refused."""
+    seen = []
+    execute = toy.execute
+
+    def spy(spec, ctx):
+        from effcourse.core.numerics import current_numerics
+
+        seen.append(current_numerics())
+        return execute(spec, ctx)
+
+    toy.execute = spy
+    assert main(["run", "08-avagrad", "--out", str(tmp_path), "--only", "grid/lr=0.01*", "--threads", "1",
+                 "--precision", "bf16", "--channels-last"]) == 0
+    assert len(seen) == 2 and all((n.precision, n.channels_last) == ("bf16", True) for n in seen)
+    manifest = json.loads((tmp_path / "08-avagrad" / "manifest.json").read_text())
+    assert manifest["numerics"] == {"precision": "bf16", "channels_last": True}
+    with pytest.raises(SweepResultsMissing, match=r"sweep run 08-avagrad .* --precision bf16 --channels-last"):
+        load_results("08-avagrad", tmp_path)  # the command to finish it keeps its numerics
+    assert main(["run", "08-avagrad", "--out", str(tmp_path), "--threads", "1"]) == 2
+    assert "holds runs made with numerics {'precision': 'bf16', 'channels_last': True}" in capsys.readouterr().err
+
+
 def test_bad_chapter_and_pattern_are_clear_errors(toy, tmp_path, capsys):
     assert main(["plan", "09-nope"]) == 2
     assert "no chapter '09-nope'; chapters: ['01-implicit-models'" in capsys.readouterr().err
