@@ -19,7 +19,7 @@ from effcourse.dco.layers import DCOMomentum
 from effcourse.dco.meta import meta_train
 from effcourse.dco.tasks import interpolation_tasks, least_squares_tasks
 from effcourse.sweep import RunContext, Sweep
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.testing import dry_run_cli, resume_and_rerun
 
 CHAPTER = "03-dco"
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,10 +159,5 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
         assert not (run_dir / "result.json").exists()
         saved = torch.load(run_dir / "checkpoint-compare.pt", weights_only=False)["state"]
         assert saved["running"] == where and "DCOG/phi0" in saved["done"], (saved["running"], list(saved["done"]))
-    for out in (tmp_path / "a", tmp_path / "b"):  # resume, then an uninterrupted run elsewhere
-        done = _sweep_run(out, spec.run_id)
-        assert done.returncode == 0, done.stderr[-2000:]
-    resumed, clean = (json.loads((tmp_path / o / CHAPTER / spec.run_id / "result.json").read_text())
-                      for o in ("a", "b"))
-    assert resumed["resumed"] is True and clean["resumed"] is False
+    resumed, clean = resume_and_rerun(CHAPTER, tmp_path / "a", tmp_path / "b", spec.run_id, timeout=300)
     assert resumed["result"] == clean["result"]

@@ -19,7 +19,7 @@ from effcourse.scq import sweep as scq_sweep
 from effcourse.scq.config import FULL
 from effcourse.sweep import RunContext, RunSpec, Sweep, synthetic
 from effcourse.sweep.spec import sweep_config
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.testing import dry_run_cli, resume_and_rerun
 
 ROOT = Path(__file__).resolve().parents[2]
 # wall-clock measurements: the only parts of a result that a resumed run cannot repeat
@@ -207,13 +207,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     p = _sweep(tmp_path / "killed", run_id, kill=True)
     assert p.returncode == -9, p.stderr[-2000:]  # SIGKILL after its first checkpoint write
     assert (folder / "checkpoint-train.pt").exists() and not (folder / "result.json").exists()
-    p = _sweep(tmp_path / "killed", run_id, kill=False)
-    assert p.returncode == 0, p.stderr[-2000:]
-    p = _sweep(tmp_path / "whole", run_id, kill=False)
-    assert p.returncode == 0, p.stderr[-2000:]
-    resumed = json.loads((folder / "result.json").read_text())
-    whole = json.loads((tmp_path / "whole" / "04-scq" / run_id / "result.json").read_text())
-    assert resumed["resumed"] is True and whole["resumed"] is False
+    resumed, whole = resume_and_rerun("04-scq", tmp_path / "killed", tmp_path / "whole", run_id, timeout=300)
     assert resumed["result"]["history"]["steps"] == [1, 2]
     assert _untimed(resumed["result"]) == _untimed(whole["result"])
     a = torch.load(folder / "model.pt", weights_only=True)

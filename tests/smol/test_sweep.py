@@ -18,7 +18,7 @@ from effcourse.smol.config import D_RESNET20, FULL, TABLE_5_1_SMOL, THESIS_LAMBD
 from effcourse.smol.models import count_quantized, quantized_names
 from effcourse.sweep import RunContext, RunSpec, Sweep, synthetic
 from effcourse.sweep.spec import config_hash
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.testing import dry_run_cli, resume_and_rerun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,13 +140,7 @@ def test_a_run_killed_mid_phase_resumes_to_the_uninterrupted_result(dry, tmp_pat
     run_dir = tmp_path / "a" / "07-smol" / spec.run_id
     assert (run_dir / "checkpoint-precision.pt").exists() and not (run_dir / "result.json").exists()
     assert torch.load(run_dir / "checkpoint-precision.pt", weights_only=False)["state"]["epoch"] == 1
-    resumed = _sweep_run(tmp_path / "a", spec.run_id, kill=False)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    clean = _sweep_run(tmp_path / "b", spec.run_id, kill=False)
-    assert clean.returncode == 0, clean.stderr[-2000:]
-    a = json.loads((run_dir / "result.json").read_text())
-    b = json.loads((tmp_path / "b" / "07-smol" / spec.run_id / "result.json").read_text())
-    assert a["resumed"] is True and b["resumed"] is False
+    a, b = resume_and_rerun("07-smol", tmp_path / "a", tmp_path / "b", spec.run_id)
     assert a["result"] == b["result"] and set(a["result"]) == {"precision_epochs", "bpp", "err_after"}
     assert json.loads((tmp_path / "a" / "07-smol" / "manifest.json").read_text())["config_hash"] == config_hash(
         "07-smol", dry.cfg, 0, True)

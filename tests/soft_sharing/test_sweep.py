@@ -17,7 +17,7 @@ from effcourse.soft_sharing import experiments as ex
 from effcourse.soft_sharing import sweep
 from effcourse.soft_sharing.augment import CropFlipCutout, cutout
 from effcourse.sweep import RunContext, Sweep, synthetic
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.testing import dry_run_cli, resume_and_rerun
 
 FULL = config("05-soft-sharing", "full")
 
@@ -133,13 +133,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = tmp_path / "a" / "05-soft-sharing" / spec.run_id
     assert not (run_dir / "result.json").exists() and list(run_dir.glob("checkpoint-*.pt"))
-    resumed = _run(tmp_path / "a", spec.run_id, kill=False)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    clean = _run(tmp_path / "b", spec.run_id, kill=False)
-    assert clean.returncode == 0, clean.stderr[-2000:]
-    got = json.loads((run_dir / "result.json").read_text())
-    ref = json.loads((tmp_path / "b" / "05-soft-sharing" / spec.run_id / "result.json").read_text())
-    assert got["resumed"] is True and ref["resumed"] is False
+    got, ref = resume_and_rerun("05-soft-sharing", tmp_path / "a", tmp_path / "b", spec.run_id, timeout=300)
     assert got["result"] == ref["result"] and len(got["result"]["f1"]) == len(sw.cfg.path_phases)
 
 

@@ -20,7 +20,7 @@ from effcourse.sparsification import sweep
 from effcourse.sparsification.models import VGG16, masked_layers
 from effcourse.sweep import RunContext, RunSpec, synthetic
 from effcourse.sweep.spec import sweep_config
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.testing import dry_run_cli, resume_and_rerun
 
 CH = "06-continuous-sparsification"
 FULL = config(CH, "full")
@@ -163,13 +163,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(cifar, tmp_path, run_i
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = tmp_path / "a" / CH / run_id
     assert list(run_dir.glob("checkpoint-*.pt")) and not (run_dir / "result.json").exists()
-    resumed = _run(tmp_path / "a", run_id, kill=False)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    reference = _run(tmp_path / "b", run_id, kill=False)
-    assert reference.returncode == 0, reference.stderr[-2000:]
-    a = json.loads((run_dir / "result.json").read_text())
-    b = json.loads((tmp_path / "b" / CH / run_id / "result.json").read_text())
-    assert a["resumed"] is True and b["resumed"] is False
+    a, b = resume_and_rerun(CH, tmp_path / "a", tmp_path / "b", run_id, extra=["--keep-checkpoints"], timeout=300)
     assert a["result"] == b["result"]
     sa, sb = _final_states(run_dir), _final_states(tmp_path / "b" / CH / run_id)
     assert list(sa) == list(sb) and len(sa) >= 2  # every phase, bit for bit
