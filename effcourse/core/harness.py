@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from .config import SCALES, config, deviations
+from .numerics import resolve_deterministic, set_deterministic
 from .tables import Table
 
 __all__ = [
@@ -127,8 +128,6 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
 
     Returns a fresh CPU generator seeded with ``seed`` for code that wants its own stream.
     """
-    from .numerics import set_deterministic
-
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int; got {seed!r}")
     random.seed(seed)
@@ -181,8 +180,6 @@ class Run:
     deterministic: bool | str | None = None
 
     def __post_init__(self) -> None:
-        from .numerics import resolve_deterministic
-
         self.scale = resolve_scale(self.scale)
         self.device = resolve_device(self.device)
         self.threads = resolve_threads(self.threads)

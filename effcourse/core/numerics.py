@@ -83,6 +83,15 @@ class Numerics:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=torch.bfloat16)
 
+    def record(self) -> dict[str, object]:
+        """What a sweep's manifest records: ``{}`` for the default (fp32, contiguous), else both fields."""
+        return {} if self == Numerics() else {"precision": self.precision, "channels_last": self.channels_last}
+
+    def flags(self) -> str:
+        """The ``sweep run`` options that ask for these numerics (``""`` for the default)."""
+        return (f" --precision {self.precision}" if self.precision != "fp32" else "") + (
+            " --channels-last" if self.channels_last else "")
+
     def batch(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` channels-last when asked for and 4-d; otherwise ``x`` itself."""
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 
 __all__ = [
-    "MIN_PIECE",
     "MIN_PIECE_ACCELERATOR",
+    "MIN_PIECE_CPU",
     "PIECES",
     "DISTRIBUTIONS",
     "DirectionStreams",
@@ -80,7 +80,7 @@ class DirectionStreams:
 
 
 PIECES = 16  # a tensor's direction is drawn in at most this many pieces (the temporary: 1/16 of the tensor)
-MIN_PIECE = {"cpu": 1 << 12}  # smaller draws cost more in calls than they save in memory
+MIN_PIECE_CPU = 1 << 12  # smaller draws cost more in calls than they save in memory
 MIN_PIECE_ACCELERATOR = 1 << 22  # on a GPU each draw is a kernel launch: 16 MB in fp32 keeps the launches few
 _TAIL = 16  # torch's CPU normal sampler fills blocks of 16: a last piece this short would change the draw
 
@@ -90,12 +90,11 @@ def piece_elements(numel: int, device: torch.device | str = "cpu") -> int:
 
     Relative to the tensor: a power of two of at least ``numel / PIECES``, so the temporary is at most
     ~1/16 of the largest parameter (Alg. 5 regenerates one whole tensor: 25 % of a four-layer MLP's weights),
-    and never below the device's floor (:data:`MIN_PIECE`, :data:`MIN_PIECE_ACCELERATOR`).
+    and never below the device's floor (:data:`MIN_PIECE_CPU`, :data:`MIN_PIECE_ACCELERATOR`).
     """
     if not isinstance(numel, int) or numel < 0:
         raise ValueError(f"numel must be a non-negative int; got {numel!r}")
-    kind = torch.device(device).type
-    floor = MIN_PIECE.get(kind, MIN_PIECE_ACCELERATOR)
+    floor = MIN_PIECE_CPU if torch.device(device).type == "cpu" else MIN_PIECE_ACCELERATOR
     return max(floor, 1 << max(0, math.ceil(math.log2(max(numel, 1) / PIECES))))
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..core.config import CHAPTER_PACKAGES
-from ..core.numerics import PRECISIONS
+from ..core.numerics import PRECISIONS, Numerics
 from .engines import ENGINES, local_devices, ray_preflight, run_local, run_ray
 from .runner import H100_FLOPS, Sweep, prepare_data, ready, select
 from .spec import SweepConfigError
@@ -124,8 +124,7 @@ def cmd_run(a) -> int:
         sw = Sweep(ch, a.seed, a.dry_run)
         specs = select(sw.specs, a.only, sw.chapter)
         store = Store(a.out, sw.chapter)
-        numerics = {"precision": a.precision, "channels_last": a.channels_last}
-        numerics = {} if numerics == {"precision": "fp32", "channels_last": False} else numerics
+        numerics = Numerics(a.precision, a.channels_last).record()
         store.open(sw.hash, sw.seed, sw.dry_run, sw.cfg, sw.specs, numerics)
         data = prepare_data(sw, a.out.resolve(), a.data)
         states = store.states(specs)

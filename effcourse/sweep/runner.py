@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.config import Config
+from ..core.numerics import Numerics, resolve_deterministic, training_numerics
 from . import synthetic
 from .spec import (
     RunSpec,
@@ -39,16 +40,12 @@ def select(specs: Sequence[RunSpec], only: str | None, chapter: str) -> list[Run
     """The runs whose id matches the glob ``only`` (all when ``None``); a pattern matching nothing is an error."""
     if only is None:
         return list(specs)
-    picked = [s for s in specs if fnmatch.fnmatchcase(s.run_id, only) or fnmatchcase_experiment(s, only)]
+    picked = [s for s in specs if fnmatch.fnmatchcase(s.run_id, only) or fnmatch.fnmatchcase(s.experiment, only)]
     if not picked:
         exps = sorted({s.experiment for s in specs})
         raise SweepConfigError(f"--only {only!r} matches no run of {chapter}; its experiments are {exps} and run ids "
                                f"look like {specs[0].run_id!r} (a glob such as '{exps[0]}/*')")
     return picked
-
-
-def fnmatchcase_experiment(spec: RunSpec, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(spec.experiment, pattern)
 
 
 @dataclass
@@ -118,9 +115,7 @@ def load_results(chapter: str, out: str | os.PathLike | None = None, seed: int =
         counts = ", ".join(f"{len(states[k])} {k}" for k in ("done", "running", "failed", "interrupted", "pending")
                            if states[k])
         retry = " --retry-failed" if states["failed"] else ""
-        num = m.get("numerics") or {}  # resumed with the numerics its runs were made with
-        flags = (f" --precision {num['precision']}" if num.get("precision", "fp32") != "fp32" else "") + (
-            " --channels-last" if num.get("channels_last") else "")
+        flags = Numerics(**m.get("numerics", {})).flags()  # resumed with the numerics its runs were made with
         raise SweepResultsMissing(f"the sweep of {sw.chapter} in {store.out} is not finished ({counts}; first "
                                   f"missing: {missing[0].run_id}): run\n    {sw.command(out)}{flags}{retry}")
     return Results(store, sw.specs)
@@ -154,7 +149,6 @@ def _execute_one(chapter: str, out: str, spec_dict: dict[str, Any], seed: int, d
     import torch
 
     from ..core.harness import resolve_device, seed_everything
-    from ..core.numerics import resolve_deterministic, training_numerics
     from .context import RunContext
 
     sw = Sweep(chapter, seed, dry_run)
@@ -165,10 +159,9 @@ def _execute_one(chapter: str, out: str, spec_dict: dict[str, Any], seed: int, d
     store.mark_running(spec, str(dev))
     t0 = time.perf_counter()
     try:
-        # deterministic kernels for dry runs and on a CPU; cuDNN autotuning and TF32 on a GPU ($EFFCOURSE_DETERMINISTIC
-        # overrides both)
-        seed_everything(spec.seed, deterministic=resolve_deterministic(
-            None, "smoke" if dry_run or dev.type == "cpu" else "full"))
+        # deterministic kernels for dry runs and on a CPU; on a GPU a run is full scale: cuDNN autotuning and TF32
+        # unless $EFFCOURSE_DETERMINISTIC says otherwise
+        seed_everything(spec.seed, deterministic=dry_run or dev.type == "cpu" or resolve_deterministic(None, "full"))
         ctx = RunContext(spec, sw.cfg, dev, store.run_dir(spec), dry_run, base_seed=seed,
                          results=Results(store, sw.specs))
         resumed = any(ctx.dir.glob("checkpoint-*.pt"))

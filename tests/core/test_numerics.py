@@ -116,6 +116,14 @@ def test_training_numerics_is_the_default_an_argument_overrides():
         Numerics("fp32", 1)
 
 
+def test_a_sweep_records_numerics_and_names_their_flags():
+    assert Numerics().record() == {} and Numerics().flags() == ""
+    fast = Numerics("bf16", True)
+    assert fast.record() == {"precision": "bf16", "channels_last": True}
+    assert Numerics(**fast.record()) == fast and fast.flags() == " --precision bf16 --channels-last"
+    assert Numerics(channels_last=True).flags() == " --channels-last"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_fast_paths_train_and_deterministic_runs_repeat():

@@ -37,7 +37,7 @@ def test_perturb_restores_to_a_few_ulp_and_direction_matches():
 
 
 def test_chunked_directions_are_consistent(monkeypatch):
-    monkeypatch.setitem(spsa.MIN_PIECE, "cpu", 8)
+    monkeypatch.setattr(spsa, "MIN_PIECE_CPU", 8)
     monkeypatch.setattr(spsa, "PIECES", 4)
     ps = _params(torch.float64)
     z = direction(ps, seed=3)
@@ -55,14 +55,14 @@ def test_pieces_do_not_change_the_cpu_draw(monkeypatch, distribution, dtype):
     ps = [torch.zeros(n, dtype=dtype) for n in sizes]
     pieced = direction(ps, seed=9, distribution=distribution)
     monkeypatch.setattr(spsa, "PIECES", 1)
-    monkeypatch.setitem(spsa.MIN_PIECE, "cpu", 1 << 30)
+    monkeypatch.setattr(spsa, "MIN_PIECE_CPU", 1 << 30)
     whole = direction(ps, seed=9, distribution=distribution)
     assert all(torch.equal(a, b) for a, b in zip(pieced, whole))
 
 
 def test_piece_elements_is_relative_to_the_tensor_with_a_device_floor():
     assert spsa.piece_elements(1 << 20) == 1 << 16  # a 1024 x 1024 weight in 16 pieces
-    assert spsa.piece_elements(100) == spsa.MIN_PIECE["cpu"]
+    assert spsa.piece_elements(100) == spsa.MIN_PIECE_CPU
     assert spsa.piece_elements(1 << 20, "cuda") == spsa.MIN_PIECE_ACCELERATOR
     assert spsa.piece_elements(51_471_360, "cuda") == 1 << 22  # RoBERTa-large's embedding: 13 launches
     assert spsa.piece_elements(51_471_360) * spsa.PIECES >= 51_471_360
