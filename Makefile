@@ -1,16 +1,16 @@
 # effcourse: two commands do all set-up on a fresh machine.
 #   make book   build the web book (executes every chapter at `book` scale)
-#   make test   run the whole test suite
+#   make test   run the whole test suite (what CI runs; make quick: without the whole-program checks)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.effcourse-installed
 
-.PHONY: help install browser book chapter seeds test lab sync check nbval bench baselines lint doctor gpu-check clean
+.PHONY: help install browser book chapter seeds test quick lab sync check nbval bench baselines lint doctor gpu-check clean
 
 help:
-	@echo "make book | test | chapter CH=.. | seeds | lab | sync [CH=..] | check | nbval | bench | baselines | lint | doctor | gpu-check | browser | clean"
+	@echo "make book | test | quick | chapter CH=.. | seeds | lab | sync [CH=..] | check | nbval | bench | baselines | lint | doctor | gpu-check | browser | clean"
 
 # torch first, from TORCH_INDEX.  Empty (the default): pip's configured index.  On Linux x86-64 the public PyPI
 # serves the CUDA build there (several GB with its nvidia-* wheels); this project's build machines have a local index
@@ -63,6 +63,11 @@ browser:
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q -n auto
+
+# The suite without its whole-program checks (marked `slow`: chapter executions, the book build and browser, the
+# full sweeps' dry runs, kill-and-resume): every unit test, for the edit-test loop.  CI runs `make test`.
+quick: $(STAMP)
+	$(PY) -m pytest -q -n auto -m "not slow"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters

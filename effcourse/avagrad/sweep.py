@@ -35,9 +35,10 @@ __all__ = ["DATA", "DRY_RUN", "compare", "execute", "flops", "grid", "plan"]
 
 DATA = ("cifar10",)
 # Two lrs and one eps per method, one epoch (two for SGD's tuning: the kill-and-resume test needs two checkpoints)
-# on 24 of the synthetic training images; the networks stay WRN-28-4 and WRN-28-10.
+# on 8 of the synthetic training images (one forward/backward per run, 1 validation image for the grid); the
+# networks stay WRN-28-4 and WRN-28-10.
 DRY_RUN = dict(grid_eps=[1.0], grid_lrs=[1e-3, 1e-1], grid_epochs=1, compare_epochs=1, n_compare_seeds=1,
-               compare_lrs=[1e-3, 1e-1], lr_milestones=[1], subset=24, counter_steps=2_000, counter_runs=2,
+               compare_lrs=[1e-3, 1e-1], lr_milestones=[1], subset=8, counter_steps=2_000, counter_runs=2,
                limit_steps=50, n_limit_seeds=2)
 CIFAR10_TRAIN, CIFAR10_TEST = 50_000, 10_000
 ADAPTIVE = tuple(m for m in OPTIMIZERS if m != "sgd")

@@ -56,7 +56,8 @@ DRY_RUN: dict[str, Any] = dict(
     lm_models={"distilbert": {},
                "roberta-large": dict(model="models/roberta-large", last_layers=1, mezo_steps=2, mezo_lr=1e-6,
                                      svrg_steps=2, svrg_lrs=[1e-4, 1e-6], fo_steps=2, fo_lr=1e-4)},
-    mem_batch=4, mem_seq=16, mem_batches=[4], mem_weights_batch=1, mem_steps=1,
+    # one batch for both memory regimes (5 fresh processes, not 10): the dry run checks the path, not the regimes
+    mem_batch=4, mem_seq=16, mem_batches=[4], mem_weights_batch=4, mem_steps=1,
 )
 
 MNIST_METHODS = ("mezo", "mezo-svrg", "fo-sgd")

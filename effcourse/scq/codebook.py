@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["INITS", "codes_used", "init_codebook", "nearest_code", "perplexity"]
+__all__ = ["INITS", "codes_used", "init_codebook", "nearest_code", "one_hot", "perplexity"]
 
 INITS = ("uniform", "normal")
 USAGES = ("hard", "soft")
@@ -43,8 +43,30 @@ def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     if z.dim() != 2 or codebook.dim() != 2 or z.shape[1] != codebook.shape[1]:
         raise ValueError(f"z must be n x F and codebook K x F with the same F; got {tuple(z.shape)} and "
                          f"{tuple(codebook.shape)}")
-    d = (z * z).sum(1, keepdim=True) - 2.0 * z @ codebook.T + (codebook * codebook).sum(1)
-    return d.argmin(dim=1)
+    return _distances(z, codebook).argmin(dim=1)
+
+
+def _distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """``n x K`` squared distances ``|z|^2 - 2 z.c + |c|^2`` (no gradient), in one buffer: negating the product
+    and adding in place gives the same floats as three out-of-place terms (negation and the factor 2 are exact),
+    without two more ``n x K`` allocations."""
+    with torch.no_grad():
+        d = (2.0 * z) @ codebook.T
+        return d.neg_().add_((z * z).sum(1, keepdim=True)).add_((codebook * codebook).sum(1))
+
+
+def one_hot(idx: torch.Tensor, num_codes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``n x K`` one-hot rows of ``dtype`` for code indices ``idx`` (VQ's weights, the ``p~`` of (5.8)).
+
+    Written straight into a float buffer: ``F.one_hot`` would build an int64 ``n x K`` tensor first, twice the
+    memory of the result and, at the thesis's sizes, most of VQ's time on a CPU.
+    """
+    if idx.dim() != 1 or idx.dtype != torch.long:
+        raise ValueError(f"idx must be a 1-d int64 tensor of code indices; got shape {tuple(idx.shape)}, "
+                         f"dtype {idx.dtype}")
+    _check_positive_int("num_codes", num_codes)
+    out = torch.zeros(idx.shape[0], num_codes, dtype=dtype, device=idx.device)
+    return out.scatter_(1, idx.unsqueeze(1), 1.0)
 
 
 def _check_usage(weights: torch.Tensor, kind: str) -> None:

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .codebook import _check_positive_int, init_codebook, nearest_code
-from .solvers import PROJECTIONS, scq_exact, scq_scalable
+from .codebook import _check_positive_int, init_codebook, nearest_code, one_hot
+from .solvers import PROJECTIONS, scq_exact, scq_quantize, scq_scalable
 
 __all__ = ["KINDS", "QuantizerOutput", "SimVQ", "SoftConvexQuantizer", "VectorQuantizer", "make_quantizer",
            "vq_loss"]
@@ -114,7 +114,7 @@ class VectorQuantizer(nn.Module):
         zq = c[idx]
         loss = vq_loss(z, zq, self.beta)
         z_st = z + (zq - z).detach()  # straight-through: identity in the backward pass
-        w = F.one_hot(idx, self.num_codes).to(z.dtype)
+        w = one_hot(idx, self.num_codes, z.dtype)
         if self.training and self.dead_code_every:
             self._replace_dead(z.detach(), w)
         err = F.mse_loss(zq.detach(), z.detach())
@@ -187,9 +187,12 @@ class SoftConvexQuantizer(VectorQuantizer):
         c = self.codes()
         if self.solver == "exact":
             p, _ = scq_exact(z, c, self.lam)
+            zq = p @ c
+        elif self.projection == "exact":
+            zq, p = scq_quantize(z, c, self.lam)
         else:
             p, _ = scq_scalable(z, c, self.lam, self.projection, self.steps)
-        zq = p @ c
+            zq = p @ c
         loss = vq_loss(z, zq, self.beta)
         err = F.mse_loss(zq.detach(), z.detach())
         return QuantizerOutput(_unflatten_latents(zq, z_e), loss, p.detach(), err)

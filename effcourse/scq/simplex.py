@@ -59,9 +59,11 @@ def _round(v: torch.Tensor, mask: torch.Tensor, count: torch.Tensor, work: torch
     return theta, new, new.sum(-1, keepdim=True)
 
 
-def _threshold_projection(v: torch.Tensor, max_rounds: int | None = None) -> tuple[torch.Tensor, int]:
-    """Exact projection of the rows of a 2-d ``v`` (``n x K``): returns ``(p, rounds)``, where ``rounds`` is how
-    many threshold rounds ran after the start (0: the start was exact for every row).
+def _threshold_projection(v: torch.Tensor, max_rounds: int | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Exact projection of the rows of a 2-d ``v`` (``n x K``): returns ``(p, support, rounds)``: the support
+    ``p > 0`` as 0/1 floats, and how many threshold rounds ran after the start (0: the start was exact for every
+    row).
 
     Start: ``theta_0 = max(v) - 1``, the threshold of the top-1 partial sum.  Any subset ``A`` of a row gives a
     lower bound ``(sum_A v - 1) / |A| <= theta*`` (``sum max(v - t, 0) - 1`` is non-negative there), so the first
@@ -71,7 +73,7 @@ def _threshold_projection(v: torch.Tensor, max_rounds: int | None = None) -> tup
     rounds.
 
     Rounds run on the not-yet-converged rows only: every ``_CHECK_EVERY`` rounds the done rows are dropped (the
-    one host sync), so the bulk of the batch costs four passes (max, subtract, sum, sign).  Each non-final round
+    one host sync), so the bulk of the batch costs four passes (max, subtract, sign, sum).  Each non-final round
     removes at least one coordinate from a row's support, so ``K`` rounds always suffice; rows still running after
     ``max_rounds`` (only with a smaller cap, or NaN input) get the exact sort-based threshold.  The threshold is
     always Michelot's ``(sum of v on the support - 1) / its size``, the formula of the loop it replaces, so rows
@@ -80,32 +82,36 @@ def _threshold_projection(v: torch.Tensor, max_rounds: int | None = None) -> tup
     n, k = v.shape
     cap = k if max_rounds is None else max_rounds
     theta = v.amax(-1, keepdim=True) - 1.0
-    p = (v - theta).relu_()
-    support = torch.sign(p)  # 0/1 floats (sign of a non-negative tensor): a float count, the rounds' masks
+    p = torch.sub(v, theta).relu_()
+    # The support as 0/1 floats (a float mask: summing a bool one costs an int64 copy of it on a CPU), kept up to
+    # date for the rows that go on and returned: the backward's mask.
+    support = torch.sign(p)
     count = support.sum(-1)
     # count 1: the largest entry alone, exact; count 0: every entry rounded away (|v| beyond 2^24 in float32),
     # where no threshold can do better
     active = torch.nonzero((count != 1.0) & (count != 0.0)).squeeze(-1)
     rounds = 0
-    while active.numel() and rounds < cap:
-        # index_select / index_copy_: several times faster on a CPU than v[active] and p[active] = ...
-        va = v.index_select(0, active)
-        mask = support.index_select(0, active)
-        work = torch.empty_like(va)
+    if active.numel():
+        # index_select: several times faster on a CPU than v[active]
+        va, mask = v.index_select(0, active), support.index_select(0, active)
         ca = mask.sum(-1, keepdim=True)
+    while active.numel() and rounds < cap:
+        work = torch.empty_like(va)
         for _ in range(min(_CHECK_EVERY, cap - rounds)):
             ta, new, cn = _round(va, mask, ca, work)
             done, ca, mask, work = cn == ca, cn, new, mask  # the old mask is the next round's scratch
             rounds += 1
         # the final threshold of a done row is ta: its support did not change in the last round
-        p.index_copy_(0, active, torch.sub(va, ta, out=work).clamp_(min=0.0))
-        support.index_copy_(0, active, mask)  # the next stage resumes from the shrunk supports
-        active = active[~done.squeeze(-1)]  # the sync: which rows go on
+        pa = torch.sub(va, ta, out=work).clamp_(min=0.0)
+        p.index_copy_(0, active, pa)
+        support.index_copy_(0, active, torch.sign(pa))  # from p itself, as the backward has always read it
+        keep = ~done.squeeze(-1)  # the sync: which rows go on
+        active, va, mask, ca = active[keep], va[keep], mask[keep], ca[keep]
     if active.numel():  # exact full-sort fallback (unreachable with the default cap on finite input)
-        va = v.index_select(0, active)
         pa = (va - _sort_threshold(va)).relu_()
         p.index_copy_(0, active, pa)
-    return p, rounds
+        support.index_copy_(0, active, torch.sign(pa))
+    return p, support, rounds
 
 
 class _SimplexProjection(torch.autograd.Function):
@@ -120,23 +126,26 @@ class _SimplexProjection(torch.autograd.Function):
     def forward(ctx, v: torch.Tensor, max_rounds: int | None,  # type: ignore[override]
                 stats: dict[str, int] | None) -> torch.Tensor:
         shape = v.shape
-        p, rounds = _threshold_projection(v.detach().reshape(-1, shape[-1]), max_rounds)
-        ctx.save_for_backward(p)
+        p, support, rounds = _threshold_projection(v.detach().reshape(-1, shape[-1]), max_rounds)
+        ctx.save_for_backward(support)
         if stats is not None:
             stats["rounds"] = rounds
         return p.reshape(shape)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
-        (p,) = ctx.saved_tensors
-        shape = g.shape
-        # The support as 0/1 floats, from p itself rather than the loop's mask: where the two differ (a coordinate
-        # within rounding of theta) this is what the autograd of clamp(v - theta) gave, so trainings reproduce.
-        m = torch.sign(p)
-        gm = g.reshape(m.shape) * m
-        # clamp: a row whose entries all rounded to zero (huge scales) has an empty support and gets g_v = 0
-        mean = gm.sum(-1, keepdim=True) / m.sum(-1, keepdim=True).clamp_min(1.0)
-        return gm.addcmul_(m, mean, value=-1.0).reshape(shape), None, None
+        # The support as 0/1 floats, sign(p) of the result itself rather than the loop's last mask: where the two
+        # differ (a coordinate within rounding of theta) this is what the autograd of clamp(v - theta) gave.
+        (m,) = ctx.saved_tensors
+        return _projection_vjp_(g.reshape(m.shape) * m, m).reshape(g.shape), None, None
+
+
+def _projection_vjp_(gm: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """The projection's vector-Jacobian product ``m * (g - <g, m> / |m|)``, in place on ``gm = g * m`` (``n x
+    K``) with ``m`` the 0/1 support; returns ``gm``."""
+    # clamp: a row whose entries all rounded to zero (huge scales) has an empty support and gets g_v = 0
+    mean = gm.sum(-1, keepdim=True) / m.sum(-1, keepdim=True).clamp_min(1.0)
+    return gm.addcmul_(m, mean, value=-1.0)
 
 
 def project_simplex(v: torch.Tensor, method: str = "threshold", *, max_rounds: int | None = None,

@@ -20,12 +20,12 @@ import math
 import warnings
 
 import torch
-import torch.nn.functional as F
 
-from .codebook import _check_positive_int, nearest_code
-from .simplex import project_simplex, project_simplex_alternating
+from .codebook import _check_positive_int, _distances, nearest_code, one_hot
+from .simplex import _projection_vjp_, _threshold_projection, project_simplex, project_simplex_alternating
 
-__all__ = ["PROJECTIONS", "scq_exact", "scq_objective", "scq_projected_gradient", "scq_ridge", "scq_scalable"]
+__all__ = ["PROJECTIONS", "scq_exact", "scq_objective", "scq_projected_gradient", "scq_quantize", "scq_ridge",
+           "scq_scalable"]
 
 PROJECTIONS = ("exact", "alternating")
 
@@ -69,6 +69,12 @@ def scq_ridge(z: torch.Tensor, codebook: torch.Tensor, onehot: torch.Tensor, lam
     return torch.linalg.solve(a, b).T
 
 
+def _ridge_inverse(codebook: torch.Tensor, lam: float) -> torch.Tensor:
+    """``M = (C^T C + lam I)^{-1}`` (``K x K``, symmetric), differentiable in the codebook."""
+    eye = torch.eye(codebook.shape[0], device=codebook.device, dtype=codebook.dtype)
+    return torch.linalg.solve(codebook @ codebook.T + lam * eye, eye)
+
+
 def scq_scalable(z: torch.Tensor, codebook: torch.Tensor, lam: float, projection: str = "exact",
                  steps: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
     """Algorithm 9 on rows ``z`` (``n x F``) and a ``K x F`` codebook: returns ``(weights n x K, one-hot p~ n
@@ -83,15 +89,65 @@ def scq_scalable(z: torch.Tensor, codebook: torch.Tensor, lam: float, projection
     k = codebook.shape[0]
     with torch.no_grad():
         idx = nearest_code(z.detach(), codebook.detach())
-    onehot = F.one_hot(idx, k).to(z.dtype)
     # scq_ridge's solution rewritten for speed: with M = (C^T C + lam I)^{-1} (symmetric),
     # P = M C^T z + lam M p~, and M p~ is just the column (= row) idx of M: an n x K x F product and a gather
-    # instead of a K x K solve against n right-hand sides.
-    eye = torch.eye(k, device=codebook.device, dtype=codebook.dtype)
-    m_inv = torch.linalg.solve(codebook @ codebook.T + lam * eye, eye)
-    p = z @ (m_inv @ codebook).T + lam * m_inv[idx]
+    # instead of a K x K solve against n right-hand sides.  In place where autograd allows (no backward here reads
+    # its output): one n x K buffer, not four, and the same floats (gemm adds its product to the buffer last).
+    m_inv = _ridge_inverse(codebook, lam)
+    p = m_inv[idx].mul_(lam).addmm_(z, (m_inv @ codebook).T)
     p = project_simplex(p) if projection == "exact" else project_simplex_alternating(p, steps)
-    return p, onehot
+    return p, one_hot(idx, k, z.dtype)
+
+
+class _ScalableQuantize(torch.autograd.Function):
+    """Alg. 9 with the exact projection and ``z_q = p C``, as one autograd node over the ``n x K`` work.
+
+    Inputs ``z`` (``n x F``), ``C`` (``K x F``), ``M = (C^T C + lam I)^{-1}`` and ``W = M C`` (autograd handles the
+    ``K x K`` part); ``v = lam M[idx] + z W^T``, ``p = proj(v)``, ``z_q = p C``.  The backward is the chain of the
+    separate ops' backwards, written out so that its ``n x K`` gradient lives in one buffer, updated in place:
+    ``g_p = g_zq C^T``, the projection's ``g_v = m * (g_p - <g_p, m> / |m|)``, then ``g_z = g_v W``, ``g_W =
+    g_v^T z`` and ``g_M = scatter-add of lam g_v`` over ``idx``; each in the same operation as autograd runs it,
+    so the gradients are the same floats.  Forward: the distance buffer becomes ``v``, so three ``n x K`` buffers
+    are new (distances, ``p``, the support) and one in the backward, against eight as separate ops (on a CPU a
+    fresh buffer costs more than the arithmetic on it: page faults).
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, codebook: torch.Tensor, m_inv: torch.Tensor,  # type: ignore[override]
+                w: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+        d = _distances(z, codebook)
+        idx = d.argmin(dim=1)
+        v = torch.index_select(m_inv, 0, idx, out=d).mul_(lam).addmm_(z, w.T)  # d is no longer needed
+        p, support, _ = _threshold_projection(v)
+        ctx.save_for_backward(z, codebook, w, p, support, idx)
+        ctx.lam = lam
+        ctx.mark_non_differentiable(p)
+        ctx.set_materialize_grads(False)  # p has no gradient: no n x K buffer of zeros for it
+        return p @ codebook, p
+
+    @staticmethod
+    def backward(ctx, g_zq: torch.Tensor, _g_p: torch.Tensor | None  # type: ignore[override]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, None]:
+        z, codebook, w, p, m, idx = ctx.saved_tensors
+        if g_zq is None:  # z_q unused downstream
+            return None, None, None, None, None
+        g_c = p.T @ g_zq
+        g_v = _projection_vjp_((g_zq @ codebook.T).mul_(m), m)
+        g_z, g_w = g_v @ w, g_v.T @ z  # as mm's backward runs them for z @ w.T (w.T is column-major)
+        g_m = torch.zeros(m.shape[1], m.shape[1], device=m.device, dtype=m.dtype)
+        g_m.index_put_((idx,), g_v.mul_(ctx.lam), accumulate=True)
+        return g_z, g_c, g_m, g_w, None
+
+
+def scq_quantize(z: torch.Tensor, codebook: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft convex quantization of rows ``z`` (``n x F``): ``(z_q = p C, p)`` with ``p`` the weights of
+    :func:`scq_scalable` with the exact projection, the same floats, and ``z_q``'s gradient w.r.t. ``z`` and the
+    codebook the same as autograd's through :func:`scq_scalable`.  The layer's fast path: one autograd node, the
+    weights ``p`` returned detached (no one-hot).
+    """
+    _check_scq_args(z, codebook, lam)
+    m_inv = _ridge_inverse(codebook, lam)
+    return _ScalableQuantize.apply(z, codebook, m_inv, m_inv @ codebook, float(lam))
 
 
 def scq_projected_gradient(z: torch.Tensor, codebook: torch.Tensor, lam: float, iters: int = 500
@@ -106,7 +162,7 @@ def scq_projected_gradient(z: torch.Tensor, codebook: torch.Tensor, lam: float, 
     _check_scq_args(z, codebook, lam)
     _check_positive_int("iters", iters)
     idx = nearest_code(z, codebook)
-    onehot = F.one_hot(idx, codebook.shape[0]).to(z.dtype)
+    onehot = one_hot(idx, codebook.shape[0], z.dtype)
     gram = codebook @ codebook.T
     lip = 2.0 * (torch.linalg.eigvalsh(gram).max() + lam)
     czt = z @ codebook.T  # n x K, the C^T z term of the gradient
@@ -150,7 +206,7 @@ def scq_exact(z: torch.Tensor, codebook: torch.Tensor, lam: float,
     k, f = codebook.shape
     with torch.no_grad():
         idx = nearest_code(z.detach(), codebook.detach())
-    onehot = F.one_hot(idx, k).to(z.dtype)
+    onehot = one_hot(idx, k, z.dtype)
     layer = _exact_layer(k, f, float(lam))
     args = {"eps": 1e-10} if solver_args is None else solver_args
     dev, dt = z.device, z.dtype

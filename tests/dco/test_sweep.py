@@ -149,6 +149,7 @@ def _sweep_run(out: Path, run_id: str, kill_after: int | None = None) -> subproc
     return dry_run_cli(CHAPTER, out, run_id, kill_after=kill_after, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     spec = next(s for s in Sweep(CHAPTER, dry_run=True).specs if s.experiment == "least-squares")
     run_dir = tmp_path / "a" / CHAPTER / spec.run_id

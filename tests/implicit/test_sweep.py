@@ -118,6 +118,7 @@ def _run(out: Path, run_id: str, kill: int | None) -> subprocess.CompletedProces
     return dry_run_cli(CHAPTER, out, run_id, kill_after=kill or None, timeout=300)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     spec = next(s for s in Sweep(CHAPTER, dry_run=True).specs if s.experiment == "interp")
     whole = _run(tmp_path / "whole", spec.run_id, kill=None)

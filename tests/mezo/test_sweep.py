@@ -74,6 +74,7 @@ def _run(out, run_id, kill_after=None):
     return dry_run_cli("02-mezo-svrg", out, run_id, kill_after=kill_after)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pattern", ["finetune/model=distilbert_mode=partial_method=mezo-svrg*", "mnist/method=mezo_*"])
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, pattern):
     sw = Sweep("02-mezo-svrg", dry_run=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from effcourse.scq.codebook import codes_used, init_codebook, nearest_code, perplexity
+from effcourse.scq.codebook import codes_used, init_codebook, nearest_code, one_hot, perplexity
 
 
 def test_nearest_code_matches_brute_force():
@@ -15,6 +15,29 @@ def test_nearest_code_matches_brute_force():
     brute = torch.cdist(z, c).argmin(1)
     assert torch.equal(nearest_code(z, c), brute)
     assert torch.equal(nearest_code(c, c), torch.arange(7))
+
+
+def test_nearest_code_keeps_the_three_term_distance_floats():
+    """The one-buffer distances give the argmin of |z|^2 - 2 z.c + |c|^2 written out of place, ties and all."""
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(4000, 16, generator=g) * 0.1
+    c = (torch.rand(128, 16, generator=g) * 2 - 1) / 128
+    ref = ((z * z).sum(1, keepdim=True) - 2.0 * z @ c.T + (c * c).sum(1)).argmin(1)
+    assert torch.equal(nearest_code(z, c), ref)
+    assert not nearest_code(z.requires_grad_(True), c).requires_grad
+
+
+def test_one_hot_is_torch_one_hot_in_the_weights_dtype():
+    idx = torch.tensor([2, 0, 2, 1])
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        w = one_hot(idx, 3, dtype)
+        assert w.dtype == dtype and torch.equal(w, torch.nn.functional.one_hot(idx, 3).to(dtype))
+    with pytest.raises(ValueError, match="idx must be a 1-d int64"):
+        one_hot(idx.int(), 3)
+    with pytest.raises(ValueError, match="idx must be a 1-d int64"):
+        one_hot(idx[None], 3)
+    with pytest.raises(ValueError, match="num_codes"):
+        one_hot(idx, 0)
 
 
 def test_init_codebook_scales():

@@ -7,7 +7,14 @@ import torch
 
 from effcourse.scq.codebook import nearest_code
 from effcourse.scq.simplex import project_simplex, simplex_violation
-from effcourse.scq.solvers import scq_exact, scq_objective, scq_projected_gradient, scq_ridge, scq_scalable
+from effcourse.scq.solvers import (
+    scq_exact,
+    scq_objective,
+    scq_projected_gradient,
+    scq_quantize,
+    scq_ridge,
+    scq_scalable,
+)
 
 
 def projected_gradient_scq(z, c, onehot, lam, iters=20000):
@@ -120,6 +127,43 @@ def test_exact_scq_gradient_matches_finite_differences():
                 fm = (scq_exact(z, cm, 0.5)[0] @ cm - z).pow(2).sum()
                 fd[i, j] = (fp - fm) / (2 * h)
     assert torch.allclose(g, fd, atol=1e-3, rtol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", [0, 52])
+def test_fused_layer_path_gives_the_same_floats_and_gradients_as_autograd(seed, dtype):
+    """scq_quantize (one autograd node, the layer's fast path) against scq_scalable + p @ C through autograd: the
+    weights, z_q and both gradients bit for bit, on a draw where many rows need threshold rounds."""
+    g = torch.Generator().manual_seed(seed)
+    z = (torch.randn(3000, 16, generator=g) * (0.1 if seed else 1.0)).to(dtype)
+    c = ((torch.rand(64, 16, generator=g) * 2 - 1) / 64).to(dtype)
+    up = torch.randn(3000, 16, generator=g).to(dtype)
+    outs = []
+    for fused in (True, False):
+        zz, cc = z.clone().requires_grad_(True), c.clone().requires_grad_(True)
+        if fused:
+            zq, p = scq_quantize(zz, cc, 0.1)
+            assert not p.requires_grad
+        else:
+            p, onehot = scq_scalable(zz, cc, 0.1, "exact")
+            assert torch.equal(onehot.argmax(1), nearest_code(z, c))
+            zq = p @ cc
+        ((zq * up).sum() + (zq - zz).pow(2).mean()).backward()
+        outs.append((p.detach(), zq.detach(), zz.grad, cc.grad))
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+    assert outs[0][1].shape == (3000, 16) and (outs[0][0] > 0).sum(1).float().mean() > 1.0  # soft rows exist
+
+
+def test_fused_layer_path_without_a_gradient_for_z_q():
+    z, c, _ = _instance(n=50)
+    zq, p = scq_quantize(z.requires_grad_(True), c.requires_grad_(True), 0.1)
+    zq.sum().backward()
+    assert z.grad is not None and c.grad is not None
+    zq, p = scq_quantize(z, c, 0.1)
+    (p.sum() * 0 + z.sum()).backward()  # z_q unused: the node's backward gets no gradient and returns none
+    with pytest.raises(ValueError, match="lam"):
+        scq_quantize(z, c, 0.0)
 
 
 def test_solver_errors():

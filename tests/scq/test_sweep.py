@@ -200,6 +200,7 @@ def _sweep(out: Path, run_id: str, kill: bool) -> subprocess.CompletedProcess:
     return dry_run_cli("04-scq", out, run_id, kill_after=1 if kill else None, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     run_id = "table51/kind=scq_init=uniform_s=0"
     assert run_id in {s.run_id for s in Sweep("04-scq", dry_run=True).specs}

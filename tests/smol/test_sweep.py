@@ -131,6 +131,7 @@ def _sweep_run(out: Path, run_id: str, kill: bool) -> subprocess.CompletedProces
     return dry_run_cli("07-smol", out, run_id, kill_after=1 if kill else None)
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_phase_resumes_to_the_uninterrupted_result(dry, tmp_path):
     # the split run: 2 epochs of precision training, 1 of fine-tuning; killed after its first epoch
     spec = next(s for s in dry.specs if s.experiment == "split")

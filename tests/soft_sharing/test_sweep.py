@@ -126,6 +126,7 @@ def _run(out: Path, run_id: str, kill: bool) -> subprocess.CompletedProcess:
     return dry_run_cli("05-soft-sharing", out, run_id, kill_after=1 if kill else None, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     sw = Sweep("05-soft-sharing", dry_run=True)
     spec = next(s for s in sw.specs if s.experiment == "paths" and s.params["variant"] == "SCNN+R")

@@ -157,6 +157,7 @@ def _final_states(run_dir: Path) -> dict[str, dict]:
     "oneshot-mp/net=resnet20_s=0",     # killed inside the two-epoch dense phase, then MP's fine-tuning
     "tickets-impc/net=resnet20_s=0",   # killed between rounds: theta_hat must come back for the ticket
 ])
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_uninterrupted_result(cifar, tmp_path, run_id):
     assert run_id in {s.run_id for s in sweep.plan(sweep_config(CH, dry_run=True), 0)}
     killed = _run(tmp_path / "a", run_id, kill=True)
