@@ -20,6 +20,7 @@ import math
 import warnings
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from .codebook import _check_positive_int, _distances, nearest_code, one_hot
 from .simplex import _projection_vjp_, _threshold_projection, project_simplex, project_simplex_alternating
@@ -126,6 +127,7 @@ class _ScalableQuantize(torch.autograd.Function):
         return p @ codebook, p
 
     @staticmethod
+    @once_differentiable  # a first-order backward: asking for a second order raises instead of returning zeros
     def backward(ctx, g_zq: torch.Tensor, _g_p: torch.Tensor | None  # type: ignore[override]
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, None]:
         z, codebook, w, p, m, idx = ctx.saved_tensors

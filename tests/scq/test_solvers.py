@@ -162,6 +162,10 @@ def test_fused_layer_path_without_a_gradient_for_z_q():
     assert z.grad is not None and c.grad is not None
     zq, p = scq_quantize(z, c, 0.1)
     (p.sum() * 0 + z.sum()).backward()  # z_q unused: the node's backward gets no gradient and returns none
+    zq, _ = scq_quantize(z, c, 0.1)
+    (g,) = torch.autograd.grad(zq.pow(2).sum(), z, create_graph=True)  # its upstream gradient depends on z
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        g.sum().backward()
     with pytest.raises(ValueError, match="lam"):
         scq_quantize(z, c, 0.0)
 
