@@ -39,7 +39,7 @@ def init_codebook(num_codes: int, dim: int, init: str = "uniform", generator: to
 
 
 def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest code for every row of ``z`` (5.1), via ``|z|^2 - 2 z.c + |c|^2``."""
+    """Index of the nearest code for every row of ``z`` (5.1), via ``|z|^2 - 2 z.c + |c|^2`` (no gradient)."""
     if z.dim() != 2 or codebook.dim() != 2 or z.shape[1] != codebook.shape[1]:
         raise ValueError(f"z must be n x F and codebook K x F with the same F; got {tuple(z.shape)} and "
                          f"{tuple(codebook.shape)}")

@@ -110,7 +110,7 @@ class VectorQuantizer(nn.Module):
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
         z = _flatten_latents(z_e, self.dim)
         c = self.codes()
-        idx = nearest_code(z.detach(), c.detach())
+        idx = nearest_code(z, c)
         zq = c[idx]
         loss = vq_loss(z, zq, self.beta)
         z_st = z + (zq - z).detach()  # straight-through: identity in the backward pass
@@ -185,13 +185,11 @@ class SoftConvexQuantizer(VectorQuantizer):
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
         z = _flatten_latents(z_e, self.dim)
         c = self.codes()
-        if self.solver == "exact":
-            p, _ = scq_exact(z, c, self.lam)
-            zq = p @ c
-        elif self.projection == "exact":
-            zq, p = scq_quantize(z, c, self.lam)
+        if self.solver == "scalable" and self.projection == "exact":
+            zq, p = scq_quantize(z, c, self.lam)  # Alg. 9 and z_q = p C as one autograd node: the fast path
         else:
-            p, _ = scq_scalable(z, c, self.lam, self.projection, self.steps)
+            p, _ = (scq_exact(z, c, self.lam) if self.solver == "exact"
+                    else scq_scalable(z, c, self.lam, self.projection, self.steps))
             zq = p @ c
         loss = vq_loss(z, zq, self.beta)
         err = F.mse_loss(zq.detach(), z.detach())

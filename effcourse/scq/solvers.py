@@ -88,8 +88,7 @@ def scq_scalable(z: torch.Tensor, codebook: torch.Tensor, lam: float, projection
     """
     _check_scq_args(z, codebook, lam, projection)
     k = codebook.shape[0]
-    with torch.no_grad():
-        idx = nearest_code(z.detach(), codebook.detach())
+    idx = nearest_code(z, codebook)  # an index: no gradient to track
     # scq_ridge's solution rewritten for speed: with M = (C^T C + lam I)^{-1} (symmetric),
     # P = M C^T z + lam M p~, and M p~ is just the column (= row) idx of M: an n x K x F product and a gather
     # instead of a K x K solve against n right-hand sides.  In place where autograd allows (no backward here reads
@@ -206,8 +205,7 @@ def scq_exact(z: torch.Tensor, codebook: torch.Tensor, lam: float,
     """
     _check_scq_args(z, codebook, lam)
     k, f = codebook.shape
-    with torch.no_grad():
-        idx = nearest_code(z.detach(), codebook.detach())
+    idx = nearest_code(z, codebook)  # an index: no gradient to track
     onehot = one_hot(idx, k, z.dtype)
     layer = _exact_layer(k, f, float(lam))
     args = {"eps": 1e-10} if solver_args is None else solver_args
