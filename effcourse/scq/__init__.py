@@ -2,9 +2,10 @@
 
 Modules: :mod:`.codebook` (initialization, nearest code (5.1), usage), :mod:`.simplex` (simplex projections,
 Alg. 9 steps 4-5), :mod:`.solvers` (the convex program (5.8): Alg. 8, Alg. 9, projected gradient),
-:mod:`.quantizers` (VQ, SimVQ, SCQ layers and the loss (5.5)), :mod:`.autoencoder` (the VQ-VAE of Table 5.3, its
-training loop and Table 5.1's metrics), :mod:`.experiments` and :mod:`.figures` (the chapter's drivers, tables
-and plots), :mod:`.config` (the three scales).
+:mod:`.compiled` (Alg. 9 fused by ``torch.compile``: the ``full``-scale path on an accelerator),
+:mod:`.quantizers` (VQ, SimVQ, SCQ layers and the loss (5.5)), :mod:`.autoencoder` (the VQ-VAE of Table 5.3,
+its training loop and Table 5.1's metrics), :mod:`.experiments` and :mod:`.figures` (the chapter's drivers,
+tables and plots), :mod:`.config` (the three scales).
 """
 
 from .autoencoder import VQAutoencoder, evaluate_autoencoder, train_autoencoder

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .codebook import _check_positive_int, init_codebook, nearest_code, one_hot
+from .compiled import scq_quantize_compiled
 from .solvers import PROJECTIONS, scq_exact, scq_quantize, scq_scalable
 
 __all__ = ["KINDS", "QuantizerOutput", "SimVQ", "SoftConvexQuantizer", "VectorQuantizer", "make_quantizer",
@@ -166,11 +167,18 @@ class SoftConvexQuantizer(VectorQuantizer):
     here) or the thesis's ``"alternating"`` with ``steps`` rounds); ``solver="exact"`` is Alg. 8
     (cvxpylayers).  The decoder reads ``z_q`` itself (no straight-through estimator); the loss terms are
     (5.5)'s with this ``z_q``.
+
+    ``compiled`` picks how the scalable exact path runs: ``False``, eager (:func:`~.solvers.scq_quantize`, bit for
+    bit repeatable: the book's runs); ``True``, fused by ``torch.compile``
+    (:func:`~.compiled.scq_quantize_compiled`: the same maths, other rounding, compiles on its first call);
+    ``None`` (default), compiled on an accelerator when torch's deterministic algorithms are off (``full`` scale,
+    :mod:`effcourse.core.numerics`) and eager otherwise.
     """
 
     def __init__(self, num_codes: int, dim: int, beta: float = 0.25, lam: float = 0.1,
                  solver: str = "scalable", projection: str = "exact", steps: int = 20, init: str = "uniform",
-                 generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+                 generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+                 compiled: bool | None = None):
         super().__init__(num_codes, dim, beta, init, 0, generator, device)
         if not (isinstance(lam, (int, float)) and lam > 0 and math.isfinite(lam)):
             raise ValueError(f"lam must be a positive finite number (the lambda of (5.8)); got {lam!r}")
@@ -180,13 +188,23 @@ class SoftConvexQuantizer(VectorQuantizer):
             raise ValueError(f"projection must be one of {PROJECTIONS}; got {projection!r}")
         if not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be a non-negative int; got {steps!r}")
+        if compiled is not None and not isinstance(compiled, bool):
+            raise TypeError(f"compiled must be True, False or None (compiled on an accelerator at full scale); "
+                            f"got {compiled!r}")
         self.lam, self.solver, self.projection, self.steps = float(lam), solver, projection, steps
+        self.compiled = compiled
+
+    def _use_compiled(self, z: torch.Tensor) -> bool:
+        if self.compiled is not None:
+            return self.compiled
+        return z.device.type != "cpu" and not torch.are_deterministic_algorithms_enabled()
 
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
         z = _flatten_latents(z_e, self.dim)
         c = self.codes()
         if self.solver == "scalable" and self.projection == "exact":
-            zq, p = scq_quantize(z, c, self.lam)  # Alg. 9 and z_q = p C as one autograd node: the fast path
+            # Alg. 9 and z_q = p C as one autograd node: the fast path
+            zq, p = (scq_quantize_compiled if self._use_compiled(z) else scq_quantize)(z, c, self.lam)
         else:
             p, _ = (scq_exact(z, c, self.lam) if self.solver == "exact"
                     else scq_scalable(z, c, self.lam, self.projection, self.steps))
@@ -201,13 +219,16 @@ KINDS = ("vq", "vq_rep", "scq", "scq_alg9", "scq_exact", "simvq")
 
 def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, lam: float = 0.1, steps: int = 20,
                    init: str = "uniform", dead_code_every: int = 100,
-                   device: str | torch.device = "cpu") -> VectorQuantizer:
+                   device: str | torch.device = "cpu", compiled: bool | None = None) -> VectorQuantizer:
     """A quantizer by name: ``"vq"``, ``"vq_rep"`` (dead-code replacement every ``dead_code_every`` steps),
     ``"scq"`` (Alg. 9 with the exact simplex projection), ``"scq_alg9"`` (Alg. 9 as printed: ``steps``
     alternating projections), ``"scq_exact"`` (Alg. 8, cvxpylayers) or ``"simvq"``.  Codebooks are drawn from
-    torch's global RNG."""
+    torch's global RNG.  ``compiled``: ``"scq"``'s execution (see :class:`SoftConvexQuantizer`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    if compiled is not None and kind != "scq":
+        raise ValueError(f"compiled applies to kind 'scq' only (leave it None); got compiled={compiled!r} for "
+                         f"kind {kind!r}")
     if kind in ("vq", "vq_rep"):
         return VectorQuantizer(num_codes, dim, beta, init, dead_code_every if kind == "vq_rep" else 0,
                                device=device)
@@ -215,4 +236,5 @@ def make_quantizer(kind: str, num_codes: int, dim: int, beta: float = 0.25, lam:
         return SimVQ(num_codes, dim, beta, device=device)
     solver = "exact" if kind == "scq_exact" else "scalable"
     projection = "alternating" if kind == "scq_alg9" else "exact"
-    return SoftConvexQuantizer(num_codes, dim, beta, lam, solver, projection, steps, init, device=device)
+    return SoftConvexQuantizer(num_codes, dim, beta, lam, solver, projection, steps, init, device=device,
+                               compiled=compiled)
