@@ -26,7 +26,9 @@ import pytest
 
 from effcourse.book.notebooks import ROOT, chapters
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# one worker builds the book and reads it (xdist_group, with make test's --dist loadgroup): a second worker would only
+# wait for the build's lock, with a core idle
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("book")]
 
 WRITTEN = chapters(written_only=True)
 ARTIFACTS = ROOT / "_build" / "test-artifacts"
