@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from effcourse.avagrad import sweep as ava_sweep
 from effcourse.avagrad.zoo import OPTIMIZERS
 from effcourse.sweep import Sweep
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.cli import main as sweep_main
+from effcourse.sweep.testing import dry_run_cli, dry_run_here
 
 
 def test_full_plan_is_the_thesis_protocol():
@@ -46,18 +45,19 @@ def _run(out, only, kill_after=None):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_where_it_stopped_and_ends_as_if_never_killed(tmp_path):
+def test_a_killed_run_resumes_where_it_stopped_and_ends_as_if_never_killed(tmp_path, capsys):
     sw = Sweep("08-avagrad", dry_run=True)
     spec = next(s for s in sw.specs if s.experiment == "tune-sgd")  # two epochs in the dry run: two checkpoints
     killed = _run(tmp_path / "a", spec.run_id, kill_after=1)
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = tmp_path / "a" / "08-avagrad" / spec.run_id
     assert (run_dir / "checkpoint-train.pt").exists() and not (run_dir / "result.json").exists()
-    status = subprocess.run([sys.executable, "-m", "effcourse.sweep", "status", "08-avagrad", "--dry-run", "--out",
-                             str(tmp_path / "a")], capture_output=True, text=True)
-    assert "1 interrupted" in status.stdout, status.stdout
-    assert _run(tmp_path / "a", spec.run_id).returncode == 0
-    assert _run(tmp_path / "b", spec.run_id).returncode == 0
+    capsys.readouterr()
+    assert sweep_main(["status", "08-avagrad", "--dry-run", "--out", str(tmp_path / "a")]) == 0
+    assert "1 interrupted" in capsys.readouterr().out
+    # resumed and run whole in this process: the kill above is the one that needs a process of its own
+    assert dry_run_here("08-avagrad", tmp_path / "a", spec.run_id) == 0
+    assert dry_run_here("08-avagrad", tmp_path / "b", spec.run_id) == 0
     resumed, fresh = (json.loads((tmp_path / d / "08-avagrad" / spec.run_id / "result.json").read_text())
                       for d in ("a", "b"))
     assert resumed["resumed"] and not fresh["resumed"]

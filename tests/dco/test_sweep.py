@@ -160,5 +160,5 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
         assert not (run_dir / "result.json").exists()
         saved = torch.load(run_dir / "checkpoint-compare.pt", weights_only=False)["state"]
         assert saved["running"] == where and "DCOG/phi0" in saved["done"], (saved["running"], list(saved["done"]))
-    resumed, clean = resume_and_rerun(CHAPTER, tmp_path / "a", tmp_path / "b", spec.run_id, timeout=300)
+    resumed, clean = resume_and_rerun(CHAPTER, tmp_path / "a", tmp_path / "b", spec.run_id)
     assert resumed["result"] == clean["result"]

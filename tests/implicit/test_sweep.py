@@ -19,7 +19,7 @@ from effcourse.implicit.model import ImplicitModel, train_projected
 from effcourse.sweep import RunContext, RunSpec, Sweep, load_results
 from effcourse.sweep.cli import main as sweep_main
 from effcourse.sweep.spec import sweep_config
-from effcourse.sweep.testing import dry_run_cli
+from effcourse.sweep.testing import dry_run_cli, dry_run_here
 
 CHAPTER = "01-implicit-models"
 TIMING = ("seconds", "phase_seconds")  # wall time: the one thing a resumed run may not repeat
@@ -121,8 +121,7 @@ def _run(out: Path, run_id: str, kill: int | None) -> subprocess.CompletedProces
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     spec = next(s for s in Sweep(CHAPTER, dry_run=True).specs if s.experiment == "interp")
-    whole = _run(tmp_path / "whole", spec.run_id, kill=None)
-    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert dry_run_here(CHAPTER, tmp_path / "whole", spec.run_id) == 0  # in this process: no interpreter to start
     want = json.loads((tmp_path / "whole" / CHAPTER / spec.run_id / "result.json").read_text())
     assert want["resumed"] is False
     # killed after the first block of local search, and after the third of Algorithm 2 (local search finished)
@@ -132,8 +131,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
         assert killed.returncode == -9, killed.stderr[-2000:]
         run_dir = out / CHAPTER / spec.run_id
         assert list(run_dir.glob("checkpoint-*.pt")) and not (run_dir / "result.json").exists()
-        done = _run(out, spec.run_id, kill=None)
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert dry_run_here(CHAPTER, out, spec.run_id) == 0
         got = json.loads((run_dir / "result.json").read_text())
         assert got["resumed"] is True
         assert _untimed(got["result"]) == _untimed(want["result"])

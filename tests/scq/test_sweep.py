@@ -208,7 +208,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     p = _sweep(tmp_path / "killed", run_id, kill=True)
     assert p.returncode == -9, p.stderr[-2000:]  # SIGKILL after its first checkpoint write
     assert (folder / "checkpoint-train.pt").exists() and not (folder / "result.json").exists()
-    resumed, whole = resume_and_rerun("04-scq", tmp_path / "killed", tmp_path / "whole", run_id, timeout=300)
+    resumed, whole = resume_and_rerun("04-scq", tmp_path / "killed", tmp_path / "whole", run_id)
     assert resumed["result"]["history"]["steps"] == [1, 2]
     assert _untimed(resumed["result"]) == _untimed(whole["result"])
     a = torch.load(folder / "model.pt", weights_only=True)

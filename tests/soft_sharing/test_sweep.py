@@ -134,7 +134,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = tmp_path / "a" / "05-soft-sharing" / spec.run_id
     assert not (run_dir / "result.json").exists() and list(run_dir.glob("checkpoint-*.pt"))
-    got, ref = resume_and_rerun("05-soft-sharing", tmp_path / "a", tmp_path / "b", spec.run_id, timeout=300)
+    got, ref = resume_and_rerun("05-soft-sharing", tmp_path / "a", tmp_path / "b", spec.run_id)
     assert got["result"] == ref["result"] and len(got["result"]["f1"]) == len(sw.cfg.path_phases)
 
 

@@ -164,7 +164,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(cifar, tmp_path, run_i
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = tmp_path / "a" / CH / run_id
     assert list(run_dir.glob("checkpoint-*.pt")) and not (run_dir / "result.json").exists()
-    a, b = resume_and_rerun(CH, tmp_path / "a", tmp_path / "b", run_id, extra=["--keep-checkpoints"], timeout=300)
+    a, b = resume_and_rerun(CH, tmp_path / "a", tmp_path / "b", run_id, extra=["--keep-checkpoints"])
     assert a["result"] == b["result"]
     sa, sb = _final_states(run_dir), _final_states(tmp_path / "b" / CH / run_id)
     assert list(sa) == list(sb) and len(sa) >= 2  # every phase, bit for bit
