@@ -20,7 +20,6 @@ def test_make_book_runs_the_command_the_tests_run():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("book")
 def test_book_from_a_clean_copy_reuses_the_suites_executions(book_build, smoke_runs):
     """The README's first command on a clean copy: it finds the suite's smoke executions of the same sources in its
     cache (the execution key covers the chapter's code, every library file it imports, scale, seed, threads and
@@ -42,7 +41,6 @@ def test_book_from_a_clean_copy_reuses_the_suites_executions(book_build, smoke_r
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("book")
 def test_book_builds_without_warnings(smoke_site):
     site = smoke_site
     assert "book/intro.html" in (site / "index.html").read_text()  # the root page redirects to the landing page
@@ -56,7 +54,6 @@ def test_book_builds_without_warnings(smoke_site):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("book")
 def test_report_page_is_generated_from_this_builds_records(smoke_site):
     html = (smoke_site / "book" / "report.html").read_text()
     assert "the source checkout holds no numbers" not in html
@@ -78,7 +75,6 @@ def _alnum(s: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("book")
 def test_site_serves_mathjax_itself(smoke_site):
     page = (smoke_site / "chapters" / "08-avagrad" / "avagrad.html").read_text()
     assert "cdn.jsdelivr.net/npm/mathjax" not in page and "_static/mathjax/tex-chtml.js" in page

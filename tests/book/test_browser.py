@@ -26,9 +26,7 @@ import pytest
 
 from effcourse.book.notebooks import ROOT, chapters
 
-# one worker builds the book and reads it (xdist_group, with make test's --dist loadgroup): a second worker would only
-# wait for the build's lock, with a core idle
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("book")]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 WRITTEN = chapters(written_only=True)
 ARTIFACTS = ROOT / "_build" / "test-artifacts"
