@@ -62,12 +62,12 @@ browser:
 	fi
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto --dist worksteal
 
 # The suite without its whole-program checks (marked `slow`: chapter executions, the book build and browser, the
 # full sweeps' dry runs, kill-and-resume): every unit test, for the edit-test loop.  CI runs `make test`.
 quick: $(STAMP)
-	$(PY) -m pytest -q -n auto -m "not slow"
+	$(PY) -m pytest -q -n auto --dist worksteal -m "not slow"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters

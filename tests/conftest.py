@@ -1,9 +1,9 @@
 """Shared fixtures: the chapters executed once per run at ``smoke`` scale, the book built once from them, and the
 baseline refresh option.
 
-``make test`` runs pytest-xdist workers (``-n auto``).  A session fixture runs once per worker, so the expensive
-ones do their work once per *run* instead: the first worker to need it does it under a file lock in a folder every
-worker of the run shares (:func:`once`), and the others wait for it and read what it left.
+``make test`` runs pytest-xdist workers (``-n auto --dist worksteal``).  A session fixture runs once per worker, so
+the expensive ones do their work once per *run* instead: the first worker to need it does it under a file lock in a
+folder every worker of the run shares (:func:`once`), and the others wait for it and read what it left.
 """
 
 from __future__ import annotations
