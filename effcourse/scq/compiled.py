@@ -3,12 +3,12 @@ projection; the ``full``-scale fast path).
 
 :func:`effcourse.scq.solvers.scq_quantize` runs Alg. 9 as separate eager operations, each a pass over an ``n x K``
 buffer: distances, argmin, the ridge solution, the projection's start, its support and count, and in the backward
-the projection's vector-Jacobian product.  Here those passes are three compiled kernels (plus the matrix products
+the projection's vector-Jacobian product.  Here those passes are four compiled functions (plus the matrix products
 they call): the forward up to the projection's first threshold, the threshold rounds of the rows that need them,
-and the backward.  The maths is the same (the exact Euclidean projection, found by the same monotone Michelot
-iteration, and the same closed-form backward); the floats are not, because the compiled reductions add in another
-order.  So the book's ``smoke`` and ``book`` runs, which promise bit-for-bit repeatable numbers, use the eager
-path, and this one is for ``full`` scale.  The first call at a new shape compiles (seconds).
+the write of those rows' weights, and the backward.  The maths is the same (the exact Euclidean projection, found
+by Michelot's iteration from below, and the same closed-form backward); the floats are not, because the compiled
+reductions add in another order.  So the book's ``smoke`` and ``book`` runs, which promise bit-for-bit repeatable
+numbers, use the eager path, and this one is for ``full`` scale.  The first call at a new shape compiles (seconds).
 """
 
 from __future__ import annotations
