@@ -53,6 +53,7 @@ __all__ = [
     "experiment_seeds",
     "resolve_threads",
     "seed_everything",
+    "synchronize",
 ]
 
 SCALE_ENV = "EFFCOURSE_SCALE"
@@ -93,6 +94,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for CUDA, but torch.cuda.is_available() is False")
     return dev
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued kernels (CUDA launches return at once); nothing to wait for on a CPU.  Call it on
+    both sides of a timed region, so that the clock measures the work and not its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def resolve_threads(threads: int | str | None = None) -> int:

@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..core.data import Split
+from ..core.harness import synchronize
 from ..core.train import fit
 
 __all__ = [
@@ -456,10 +457,6 @@ class E2EHistory:
         return self.evals[idx[-1] if idx else 0]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss: str = "mse", lr: float = 1e-2,
                     kappa: float = 0.95, steps: int = 1000, flop_budget: float | None = None,
@@ -512,13 +509,13 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
     def batch_loss(net: nn.Module, ub: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:  # the forward phase
         marks["t0"] = time.perf_counter()
         out = loss_value(net(ub), yb, loss)
-        _sync(device)
+        synchronize(device)
         marks["t1"], marks["loss"] = time.perf_counter(), out
         return out
 
     def stamp(key: str):
         def hook(*_):
-            _sync(device)
+            synchronize(device)
             marks[key] = time.perf_counter()
         return hook
 
@@ -527,7 +524,7 @@ def train_projected(model: ImplicitModel, u: torch.Tensor, y: torch.Tensor, loss
 
     def after_step(step: int, _total: int) -> bool:  # True ends training (a diverged loss or the time budget)
         model.project_(kappa)
-        _sync(device)
+        synchronize(device)
         t4 = time.perf_counter()
         t = (marks["t0"], marks["t1"], marks["t2"], marks["t3"], t4)
         for key, a, b in zip(("forward", "backward", "update", "projection"), t, t[1:]):

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.harness import synchronize
 from ..core.train import batches
 from .codebook import codes_used, perplexity
 from .quantizers import QuantizerOutput
@@ -133,10 +134,6 @@ class StepCheckpoint:
                             f"got {type(self.store).__name__}")
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 @torch.no_grad()
 def evaluate_autoencoder(model: VQAutoencoder, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
@@ -150,10 +147,10 @@ def evaluate_autoencoder(model: VQAutoencoder, x: torch.Tensor, batch_size: int 
         xb = x[start:start + batch_size]
         z_e = model.encoder(xb)
         if model.quantizer is not None:
-            _sync(z_e.device)  # on an accelerator the clock must wait for the kernels, not their launch
+            synchronize(z_e.device)  # on an accelerator the clock must wait for the kernels, not their launch
             t0 = time.perf_counter()
             q = model.quantizer(z_e)
-            _sync(z_e.device)
+            synchronize(z_e.device)
             qtime += time.perf_counter() - t0
             calls += 1
             z_q = q.z_q
